@@ -1,0 +1,199 @@
+"""FacialExpressionModel: load model.json + model_weights.h5 and classify 48x48 faces.
+
+Inference never goes through Keras' ``model.predict`` (about 140 ms a call whatever the
+batch). When ``model.onnx`` beside the weights was exported from exactly these weights
+(its metadata holds the weights file's SHA-256), ONNX Runtime runs it; otherwise the
+Keras model is called directly on the batch. Either way all faces of a frame are one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from labels import EMOTIONS
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent
+DEFAULT_JSON = REPO_ROOT / "model.json"
+DEFAULT_WEIGHTS = REPO_ROOT / "model_weights.h5"
+ONNX_NAME = "model.onnx"
+TRAINING_NAME = "training.json"
+FINGERPRINT_KEY = "weights_sha256"
+
+__all__ = ["EMOTIONS", "FacialExpressionModel", "ModelLoadError", "export_artifacts"]
+
+
+class ModelLoadError(Exception):
+    """The model files are missing, corrupt or do not fit together."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _architecture_json(model) -> str:
+    """The model's JSON without any compile config (which may name a backend optimizer)."""
+    config = json.loads(model.to_json())
+    config.pop("compile_config", None)
+    return json.dumps(config)
+
+
+def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
+                     onnx: bool = True) -> dict[str, Path]:
+    """Write model.json, model_weights.h5 (legacy H5), and model.onnx when possible.
+
+    Keras 3 refuses ``save_weights("model_weights.h5")``; ``model.save`` on an
+    uncompiled copy writes the legacy H5 that ``load_weights`` reads back.
+    """
+    import keras
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arch = _architecture_json(model)
+    clean = keras.models.model_from_json(arch)
+    clean.set_weights(model.get_weights())
+    paths = {"json": out / "model.json", "weights": out / "model_weights.h5"}
+    paths["json"].write_text(arch)
+    clean.save(paths["weights"])
+    if training is not None:
+        paths["training"] = out / TRAINING_NAME
+        paths["training"].write_text(json.dumps(training, indent=2))
+    if onnx:
+        try:
+            paths["onnx"] = export_onnx(clean, out / ONNX_NAME, file_sha256(paths["weights"]))
+        except Exception as exc:  # the export needs tf2onnx; the app falls back to Keras
+            log.warning("ONNX export skipped (%s); inference will use Keras", exc)
+    return paths
+
+
+def export_onnx(model, path: Path, fingerprint: str) -> Path:
+    """Export to ONNX with the weights fingerprint in its metadata."""
+    import onnx
+
+    tmp = path.with_suffix(".tmp.onnx")
+    model(np.zeros((1, *model.input_shape[1:]), "float32"))  # export needs a called model
+    model.export(str(tmp), format="onnx", verbose=False)
+    proto = onnx.load(str(tmp))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = FINGERPRINT_KEY, fingerprint
+    onnx.save(proto, str(path))
+    tmp.unlink()
+    return path
+
+
+def load_keras_model(json_path: str | Path, weights_path: str | Path):
+    """Rebuild the Keras model from its JSON and H5 weights, or raise ModelLoadError."""
+    json_path, weights_path = Path(json_path), Path(weights_path)
+    for p in (json_path, weights_path):
+        if not p.is_file():
+            raise ModelLoadError(
+                f"model file {p} not found: train one (python train.py) or restore it "
+                "from the repository (git checkout -- model.json model_weights.h5)"
+            )
+    import keras
+
+    try:
+        model = keras.models.model_from_json(json_path.read_text())
+    except Exception as exc:
+        raise ModelLoadError(f"{json_path} is not a valid Keras model JSON ({exc})") from None
+    try:
+        model.load_weights(weights_path)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load weights {weights_path} into {json_path} ({exc.__class__.__name__})"
+        ) from None
+    return model
+
+
+class FacialExpressionModel:
+    """A trained expression classifier for 48x48 grayscale faces.
+
+    Args:
+        json_path: the architecture (``model.json``).
+        weights_path: the weights (``model_weights.h5``).
+        runtime: "auto" (ONNX Runtime when a matching model.onnx is present, else Keras),
+            "onnx" or "keras".
+        threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
+    """
+
+    EMOTIONS = EMOTIONS
+
+    def __init__(self, json_path=DEFAULT_JSON, weights_path=DEFAULT_WEIGHTS,
+                 runtime: str = "auto", threads: int = 1):
+        self.json_path, self.weights_path = Path(json_path), Path(weights_path)
+        self.keras_model = load_keras_model(self.json_path, self.weights_path)
+        self.input_size = int(self.keras_model.input_shape[1])
+        self._session = None
+        if runtime not in ("auto", "onnx", "keras"):
+            raise ValueError(f"unknown runtime {runtime!r}")
+        if runtime != "keras":
+            self._session = self._open_onnx(threads, required=runtime == "onnx")
+        self.runtime = "onnx" if self._session is not None else "keras"
+        log.info("expression model %s loaded, runtime %s", self.weights_path.name, self.runtime)
+
+    def _open_onnx(self, threads: int, required: bool):
+        path = self.weights_path.with_name(ONNX_NAME)
+        problem = None
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            problem = "onnxruntime is not installed"
+        if problem is None and not path.is_file():
+            problem = f"{path} not found"
+        if problem is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            try:
+                session = ort.InferenceSession(
+                    str(path), opts, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                problem = f"{path} is corrupt ({exc.__class__.__name__})"
+            else:
+                meta = session.get_modelmeta().custom_metadata_map
+                if meta.get(FINGERPRINT_KEY) == file_sha256(self.weights_path):
+                    self._input_name = session.get_inputs()[0].name
+                    return session
+                problem = f"{path} was exported from other weights"
+        if required:
+            raise ModelLoadError(problem)
+        log.info("not using ONNX Runtime: %s", problem)
+        return None
+
+    def predict_scores(self, faces: np.ndarray) -> np.ndarray:
+        """Return (N, 7) probabilities in EMOTIONS order for uint8 faces (N, 48, 48)."""
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        size = self.input_size
+        if faces.ndim != 3 or faces.shape[1:] != (size, size):
+            raise ValueError(f"expected faces of shape (N, {size}, {size}), got {faces.shape}")
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), "float32")
+        x = faces.astype("float32")[..., None]
+        if self._session is not None:
+            return self._session.run(None, {self._input_name: x})[0]
+        return np.asarray(self.keras_model(x, training=False))
+
+    def predict_emotion(self, face: np.ndarray) -> str:
+        """Return the label of one 48x48 grayscale face (the tutorial's API)."""
+        return EMOTIONS[int(np.argmax(self.predict_scores(face)[0]))]
+
+
+def default_model() -> FacialExpressionModel:
+    """The shipped model, or the one named by $FER_MODEL_DIR."""
+    d = Path(os.environ.get("FER_MODEL_DIR", REPO_ROOT))
+    return FacialExpressionModel(d / "model.json", d / "model_weights.h5")

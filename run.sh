@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One entry point for newcomers and CI.
+#   ./run.sh [app options]   set up .venv on first use, then start the app (http://127.0.0.1:5000)
+#   ./run.sh test [pytest options]   set up (incl. headless Chromium) and run the test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+
+setup_python() {  # $1: app or dev; reinstalls only when a requirements file changed
+  local stamp=".venv/.installed-$1"
+  if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt requirements-dev.txt ]; then
+    return
+  fi
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt
+  if [ "$1" = dev ]; then
+    .venv/bin/python -m pip install -q -r requirements-dev.txt
+    .venv/bin/python -m pip install -q --no-deps tf2onnx==1.17.0
+  fi
+  touch "$stamp"
+}
+
+setup_browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "run.sh: the browser tests need Debian's chromium and chromium-driver:" \
+         "sudo apt-get install chromium chromium-driver" >&2
+    exit 1
+  fi
+}
+
+if [ "${1:-}" = test ]; then
+  shift
+  setup_python dev
+  setup_browser
+  exec .venv/bin/python -m pytest "$@"
+fi
+setup_python app
+exec .venv/bin/python main.py "$@"

@@ -1,0 +1,69 @@
+import json
+
+import numpy as np
+import pytest
+
+from model import FacialExpressionModel, ModelLoadError, export_artifacts, load_keras_model
+
+
+def test_export_load_round_trip_identical(tiny_model_dir, tmp_path):
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    keras_model = load_keras_model(tiny_model_dir / "model.json",
+                                   tiny_model_dir / "model_weights.h5")
+    reference = np.asarray(keras_model(faces[..., None].astype("float32")))
+    # export again from the loaded model: files written twice load to the same predictions
+    again = export_artifacts(keras_model, tmp_path, onnx=False)
+    reloaded = FacialExpressionModel(again["json"], again["weights"], runtime="keras")
+    np.testing.assert_array_equal(reloaded.predict_scores(faces), reference)
+    assert "compile_config" not in json.loads(again["json"].read_text())
+
+
+def test_onnx_runtime_matches_keras(tiny_model_dir):
+    fast = FacialExpressionModel(tiny_model_dir / "model.json",
+                                 tiny_model_dir / "model_weights.h5", runtime="onnx")
+    slow = FacialExpressionModel(tiny_model_dir / "model.json",
+                                 tiny_model_dir / "model_weights.h5", runtime="keras")
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(fast.predict_scores(faces), slow.predict_scores(faces),
+                               atol=1e-5)
+    assert fast.runtime == "onnx"
+
+
+def test_scores_shape_and_labels(tiny_model_dir):
+    m = FacialExpressionModel(tiny_model_dir / "model.json", tiny_model_dir / "model_weights.h5")
+    scores = m.predict_scores(np.zeros((3, 48, 48), np.uint8))
+    assert scores.shape == (3, 7)
+    np.testing.assert_allclose(scores.sum(axis=1), 1, atol=1e-5)
+    assert m.predict_emotion(np.zeros((48, 48), np.uint8)) in m.EMOTIONS
+    assert m.predict_scores(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
+    with pytest.raises(ValueError, match="shape"):
+        m.predict_scores(np.zeros((2, 32, 32), np.uint8))
+
+
+def test_missing_model_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        FacialExpressionModel(tmp_path / "model.json", tmp_path / "model_weights.h5")
+
+
+def test_corrupt_model_files(tiny_model_dir, tmp_path):
+    (tmp_path / "model.json").write_text("{not json")
+    (tmp_path / "model_weights.h5").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="not a valid Keras model JSON"):
+        FacialExpressionModel(tmp_path / "model.json", tmp_path / "model_weights.h5")
+    with pytest.raises(ModelLoadError, match="cannot load weights"):
+        FacialExpressionModel(tiny_model_dir / "model.json", tmp_path / "model_weights.h5")
+
+
+def test_stale_onnx_is_not_used(tiny_model_dir, tmp_path):
+    import shutil
+
+    for name in ("model.json", "model_weights.h5", "model.onnx"):
+        shutil.copy(tiny_model_dir / name, tmp_path / name)
+    keras_model = load_keras_model(tmp_path / "model.json", tmp_path / "model_weights.h5")
+    keras_model.set_weights([w * 0.5 for w in keras_model.get_weights()])
+    keras_model.save(tmp_path / "model_weights.h5")  # weights change, model.onnx does not
+    assert FacialExpressionModel(tmp_path / "model.json",
+                                 tmp_path / "model_weights.h5").runtime == "keras"
+    with pytest.raises(ModelLoadError, match="other weights"):
+        FacialExpressionModel(tmp_path / "model.json", tmp_path / "model_weights.h5",
+                              runtime="onnx")
