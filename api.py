@@ -1,0 +1,57 @@
+"""JSON API: classify an uploaded photo, and the live results feed of the stream."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from pipeline import InvalidImage, decode_image, draw_results, encode_jpeg
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _upload_bytes() -> bytes:
+    """The one uploaded file in the multipart field 'image', or a 4xx."""
+    if not request.mimetype.startswith("multipart/form-data"):
+        abort(415, "send multipart/form-data with the photo in the field 'image'")
+    files = request.files.getlist("image")
+    if not files:
+        abort(400, "no file in the multipart field 'image'")
+    if len(files) > 1:
+        abort(400, "send exactly one file in the field 'image'")
+    return files[0].read()
+
+
+@bp.post("/predict")
+def predict():
+    """Classify every face of an uploaded photo: JSON, or the annotated JPEG (?annotate=1)."""
+    data = _upload_bytes()
+    try:
+        image = decode_image(data)
+    except InvalidImage as exc:
+        abort(422 if data else 400, str(exc))
+    fer = current_app.extensions["fer"]
+    with fer["lock"]:
+        results = fer["pipeline"].analyze(image)
+    if request.args.get("annotate", "0").lower() in ("1", "true", "yes"):
+        draw_results(image, results)
+        return Response(encode_jpeg(image, 90), mimetype="image/jpeg")
+    height, width = image.shape[:2]
+    return jsonify(faces=[r.to_dict() for r in results], width=width, height=height)
+
+
+@bp.get("/status")
+def status():
+    """The latest analysed frame of the stream: faces, fps, source, viewers."""
+    cam = current_app.extensions["fer"]["camera"]
+    frame = cam.latest()
+    return jsonify(
+        source=cam.source.text,
+        kind=cam.source.kind,
+        fps=round(cam.fps, 1),
+        viewers=cam.viewers,
+        frame=frame.number if frame else None,
+        status=frame.status if frame else "idle",
+        width=frame.width if frame else None,
+        height=frame.height if frame else None,
+        faces=[r.to_dict() for r in frame.faces] if frame else [],
+    )

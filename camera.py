@@ -1,0 +1,341 @@
+"""VideoCamera: one background thread reads, analyses and JPEG-encodes each frame once and
+broadcasts it to every viewer (the pattern of Miguel Grinberg's "Video Streaming with Flask").
+
+Sources: a webcam index ("0"), a video file, a still image, a stream URL (rtsp/http), or
+"demo" (a slow pan over a real photo that matplotlib ships), so the app shows annotated
+video on a machine with no camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline import FaceDetector, draw_banner, encode_jpeg  # noqa: F401  (FaceDetector: API)
+
+log = logging.getLogger(__name__)
+
+# Point the app at another source here, with `python main.py --source ...`, or $FER_SOURCE.
+DEFAULT_SOURCE = "0"
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class SourceError(Exception):
+    """A video source that does not exist or cannot be opened."""
+
+
+def demo_photo() -> np.ndarray:
+    """matplotlib's sample photo of Grace Hopper (BGR)."""
+    import matplotlib.cbook
+
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    img = cv2.imread(str(path))
+    if img is None:
+        raise SourceError(f"cannot read the demo photo {path}")
+    return img
+
+
+class DemoCapture:
+    """A cv2.VideoCapture look-alike: a 640x480, 15 fps slow pan and zoom over a real photo."""
+
+    fps = 15.0
+
+    def __init__(self, size=(640, 480)):
+        self.photo, self.size, self.t = demo_photo(), size, 0
+
+    def isOpened(self):  # noqa: N802 (cv2 naming)
+        return True
+
+    def read(self):
+        w, h = self.size
+        ph, pw = self.photo.shape[:2]
+        phase = (np.sin(self.t / 40.0) + 1) / 2  # 0..1, period ~17 s
+        zoom = 0.6 + 0.25 * phase
+        scale = min(w / pw, h / ph) * zoom
+        img = cv2.resize(self.photo, (round(pw * scale), round(ph * scale)),
+                         interpolation=cv2.INTER_AREA)
+        frame = np.full((h, w, 3), 40, np.uint8)
+        x = round((w - img.shape[1]) * (0.2 + 0.6 * phase))
+        y = round((h - img.shape[0]) / 2)
+        frame[y:y + img.shape[0], x:x + img.shape[1]] = img
+        self.t += 1
+        return True, frame
+
+    def get(self, prop):
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0
+
+    def release(self):
+        pass
+
+
+class ImageCapture(DemoCapture):
+    """A still image, delivered as a stream at a low frame rate."""
+
+    fps = 5.0
+
+    def __init__(self, path):
+        self.frame = cv2.imread(str(path))
+        if self.frame is None:
+            raise SourceError(f"cannot decode image {path}")
+
+    def read(self):
+        return True, self.frame.copy()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed source description."""
+
+    kind: str  # webcam | file | image | url | demo
+    target: object
+    text: str
+
+    @property
+    def live(self) -> bool:
+        return self.kind in ("webcam", "url")
+
+
+def parse_source(text: str | int | None) -> Source:
+    """Classify a source string; raise SourceError for a path that does not exist."""
+    text = str(DEFAULT_SOURCE if text is None else text).strip()
+    if text == "demo":
+        return Source("demo", None, text)
+    if text.isdigit():
+        return Source("webcam", int(text), text)
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
+            raise SourceError(f"unsupported stream scheme {scheme!r} in {text}")
+        return Source("url", text, text)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise SourceError(f"source {text!r} is not a webcam index, URL, 'demo' or an "
+                          "existing file")
+    kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "file"
+    return Source(kind, str(path), text)
+
+
+def open_capture(source: Source):
+    """Open a source; return an object with read()/get()/release(), or raise SourceError."""
+    if source.kind == "demo":
+        return DemoCapture()
+    if source.kind == "image":
+        return ImageCapture(source.target)
+    cap = cv2.VideoCapture(source.target)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"cannot open {source.kind} {source.text}")
+    if source.kind == "file":
+        ok, _ = cap.read()  # a file that opens but holds no decodable frame is no video
+        if not ok:
+            cap.release()
+            raise SourceError(f"cannot decode a frame of {source.text}")
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return cap
+
+
+def resolve_source(requested: str | None, opener=open_capture) -> Source:
+    """The source to serve: the requested one (checked now), else the default or demo.
+
+    An explicit source that cannot be opened is an error; with none given, a default
+    webcam that does not open falls back to the demo so a newcomer still sees video.
+    """
+    explicit = requested or os.environ.get("FER_SOURCE")
+    source = parse_source(explicit or DEFAULT_SOURCE)
+    try:
+        opener(source).release()
+    except SourceError:
+        if explicit:
+            raise
+        log.warning("no webcam at %s; showing the demo source", source.text)
+        return parse_source("demo")
+    return source
+
+
+@dataclass
+class Frame:
+    """One analysed frame as the viewers get it."""
+
+    number: int
+    jpeg: bytes
+    faces: list = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    status: str = "live"
+
+
+class VideoCamera:
+    """Capture and analyse frames in one background thread; broadcast them to all viewers.
+
+    The thread starts with the first viewer and stops, releasing the capture, when
+    nobody has asked for a frame for ``idle_timeout`` seconds.
+
+    Args:
+        source: a Source (see parse_source).
+        process: called with each BGR frame; returns (annotated frame, results).
+        opener: opens a Source (replaced by fakes in tests).
+        loop: replay a video file from the start when it ends.
+        reconnect_delay: seconds between attempts to reopen a live source that stopped.
+    """
+
+    def __init__(self, source: Source, process, opener=open_capture, loop: bool = True,
+                 idle_timeout: float = 5.0, reconnect_delay: float = 1.0,
+                 jpeg_quality: int = 80):
+        self.source, self.process, self.opener = source, process, opener
+        self.loop, self.idle_timeout = loop, idle_timeout
+        self.reconnect_delay, self.jpeg_quality = reconnect_delay, jpeg_quality
+        self.frames_analyzed = 0
+        self.fps = 0.0
+        self._latest: Frame | None = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._last_access = 0.0
+        self._stop = threading.Event()
+        self._viewers = 0
+
+    # -- viewer side -------------------------------------------------------------------
+    @property
+    def viewers(self) -> int:
+        return self._viewers
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def latest(self) -> Frame | None:
+        """The newest frame, without waiting (for status polling)."""
+        return self._latest
+
+    def wait_frame(self, after: int = -1, timeout: float = 5.0) -> Frame | None:
+        """Block until a frame newer than ``after`` exists; None on timeout or end of video."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._last_access = time.monotonic()
+            self._ensure_running()
+            while self._latest is None or self._latest.number <= after:
+                if self._latest is not None and self._latest.status == "ended":
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(min(left, 0.5))
+                self._last_access = time.monotonic()
+                self._ensure_running()
+            return self._latest
+
+    def frames(self):
+        """Yield each new frame to one viewer until the stream ends or it disconnects."""
+        with self._cond:
+            self._viewers += 1
+        try:
+            number = -1
+            while True:
+                frame = self.wait_frame(number)
+                if frame is None:
+                    if self._latest is not None and self._latest.status == "ended":
+                        return
+                    continue
+                number = frame.number
+                yield frame
+        finally:
+            with self._cond:
+                self._viewers -= 1
+
+    def stop(self, timeout: float = 5.0):
+        """Stop the capture thread and release the source."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._stop.clear()
+
+    # -- capture side ------------------------------------------------------------------
+    def _ensure_running(self):
+        if self.running or (self._latest is not None and self._latest.status == "ended"):
+            return
+        self._thread = threading.Thread(target=self._run, name="video-camera", daemon=True)
+        self._thread.start()
+
+    def _publish(self, frame: Frame):
+        with self._cond:
+            self._latest = frame
+            self._cond.notify_all()
+
+    def _status_frame(self, text: str, status: str):
+        last = self._latest
+        base = np.full((480, 640, 3), 30, np.uint8)
+        if last is not None and last.jpeg:
+            decoded = cv2.imdecode(np.frombuffer(last.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            base = decoded if decoded is not None else base
+        draw_banner(base, text)
+        number = (last.number if last else 0) + 1
+        self._publish(Frame(number, encode_jpeg(base), [], base.shape[1], base.shape[0], status))
+
+    def _idle(self) -> bool:
+        return time.monotonic() - self._last_access > self.idle_timeout
+
+    def _run(self):
+        log.info("capture thread started for %s", self.source.text)
+        cap = None
+        number = self._latest.number if self._latest else 0
+        try:
+            while not self._stop.is_set() and not self._idle():
+                if cap is None:
+                    cap = self._open_or_wait()
+                    if cap is None:
+                        continue
+                    period = 1.0 / (cap.get(cv2.CAP_PROP_FPS) or 30.0)
+                    if self.source.live:
+                        period = 0.0  # a live source paces itself
+                    next_due = time.monotonic()
+                ok, image = cap.read()
+                if not ok or image is None:
+                    cap.release()
+                    cap = None
+                    if self.source.kind == "file" and not self.loop:
+                        self._status_frame("end of video", "ended")
+                        return
+                    if self.source.live:
+                        self._status_frame("source stopped: reconnecting...", "reconnecting")
+                    continue  # files reopen from the start: loop
+                annotated, results = self.process(image)
+                number += 1
+                jpeg = encode_jpeg(annotated, self.jpeg_quality)
+                self.frames_analyzed += 1
+                h, w = annotated.shape[:2]
+                self._publish(Frame(number, jpeg, results, w, h))
+                self._update_fps()
+                if period:
+                    next_due = max(next_due + period, time.monotonic() - period)
+                    self._stop.wait(max(0.0, next_due - time.monotonic()))
+        except Exception:
+            log.exception("capture thread failed")
+            self._status_frame("error: see the server log", "error")
+        finally:
+            if cap is not None:
+                cap.release()
+            log.info("capture thread stopped (%s)", "idle" if self._idle() else "stopped")
+
+    def _open_or_wait(self):
+        try:
+            return self.opener(self.source)
+        except SourceError as exc:
+            log.warning("%s; retrying in %.1fs", exc, self.reconnect_delay)
+            self._status_frame("source unavailable: reconnecting...", "reconnecting")
+            self._stop.wait(self.reconnect_delay)
+            return None
+
+    def _update_fps(self):
+        now = time.monotonic()
+        last = getattr(self, "_last_frame_time", None)
+        if last is not None:
+            inst = 1.0 / max(now - last, 1e-6)
+            self.fps = inst if self.fps == 0 else 0.9 * self.fps + 0.1 * inst
+        self._last_frame_time = now

@@ -1,0 +1,169 @@
+"""The Flask app: an annotated MJPEG stream, a status feed and an upload API.
+
+    python main.py [--source 0|demo|FILE|URL] [--host 127.0.0.1] [--port 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import socket
+import sys
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+       "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+BOUNDARY = b"frame"
+
+
+def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
+    """Build the app around a model and a VideoCamera (real ones unless given)."""
+    import api
+    from camera import VideoCamera, resolve_source
+    from pipeline import ExpressionPipeline
+
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep scores in the canonical label order
+    app.config.from_mapping(
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # upload limit: 10 MiB
+        SOURCE=None,
+        LOOP=True,
+    )
+    app.config.from_prefixed_env("FER")
+    if config:
+        app.config.update(config)
+    if model is None:
+        from model import default_model
+
+        model = default_model()
+    if camera is None:
+        source = resolve_source(app.config["SOURCE"])
+        stream_pipeline = ExpressionPipeline(model)
+        camera = VideoCamera(source, stream_pipeline.annotate, loop=app.config["LOOP"])
+    app.extensions["fer"] = {
+        "model": model,
+        "camera": camera,
+        "pipeline": ExpressionPipeline(model),  # the API's own detector, used under a lock
+        "lock": threading.Lock(),
+    }
+    app.register_blueprint(api.bp)
+    _register_pages(app)
+    _register_errors(app)
+
+    @app.after_request
+    def security_headers(resp):
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
+
+    return app
+
+
+def _register_pages(app: Flask):
+    @app.get("/")
+    def index():
+        """The page: stream, live scores per face, upload form."""
+        cam = app.extensions["fer"]["camera"]
+        return render_template("index.html", source=cam.source.text)
+
+    @app.get("/video_feed")
+    def video_feed():
+        """The annotated stream as multipart/x-mixed-replace JPEG frames."""
+        cam = app.extensions["fer"]["camera"]
+
+        def parts():
+            with contextlib.closing(cam.frames()) as frames:
+                for frame in frames:
+                    yield (b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
+                           b"Content-Length: " + str(len(frame.jpeg)).encode() + b"\r\n\r\n"
+                           + frame.jpeg + b"\r\n")
+
+        mimetype = f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}"
+        return Response(parts(), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness: the model is loaded and the server answers."""
+        fer = app.extensions["fer"]
+        return jsonify(status="ok", runtime=getattr(fer["model"], "runtime", "unknown"),
+                       streaming=fer["camera"].running)
+
+
+def _register_errors(app: Flask):
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description or exc.name), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return jsonify(error="internal error; see the server log"), 500
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Live facial-expression recognition in the browser.")
+    p.add_argument("--source", default=None,
+                   help="webcam index (0), video file, image, rtsp/http URL or 'demo' "
+                        "(default: $FER_SOURCE, else webcam 0, else demo)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; 0.0.0.0 exposes the camera to the network")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
+    p.add_argument("--server", choices=("flask", "waitress"), default="flask",
+                   help="flask's threaded server, or waitress for production")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from camera import SourceError
+    from model import ModelLoadError
+
+    if port_in_use(args.host, args.port):
+        print(f"main.py: error: port {args.port} on {args.host} is in use; "
+              "stop the other server or pass --port", file=sys.stderr)
+        return 2
+    try:
+        app = create_app({"SOURCE": args.source, "LOOP": not args.no_loop})
+    except (SourceError, ModelLoadError) as exc:
+        print(f"main.py: error: {exc}", file=sys.stderr)
+        return 2
+    cam = app.extensions["fer"]["camera"]
+    print(f"Serving {cam.source.kind} source {cam.source.text!r} at "
+          f"http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    try:
+        if args.server == "waitress":
+            from waitress import serve
+
+            serve(app, host=args.host, port=args.port, threads=48)
+        else:
+            app.run(host=args.host, port=args.port, debug=False, threaded=True,
+                    use_reloader=False)
+    finally:
+        cam.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
