@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import socket
 import sys
 import threading
@@ -39,12 +40,13 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
     app.config.from_prefixed_env("FER")
     if config:
         app.config.update(config)
+    if camera is None:
+        source = resolve_source(app.config["SOURCE"])  # before the model: fail fast
     if model is None:
         from model import default_model
 
         model = default_model()
     if camera is None:
-        source = resolve_source(app.config["SOURCE"])
         stream_pipeline = ExpressionPipeline(model)
         camera = VideoCamera(source, stream_pipeline.annotate, loop=app.config["LOOP"])
     app.extensions["fer"] = {
@@ -136,6 +138,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras is needed, keep it quiet
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from camera import SourceError
     from model import ModelLoadError

@@ -93,15 +93,37 @@ def export_onnx(model, path: Path, fingerprint: str) -> Path:
     return path
 
 
-def load_keras_model(json_path: str | Path, weights_path: str | Path):
-    """Rebuild the Keras model from its JSON and H5 weights, or raise ModelLoadError."""
-    json_path, weights_path = Path(json_path), Path(weights_path)
+def _check_files(json_path: Path, weights_path: Path) -> int:
+    """Check both files exist and parse (without Keras); return the model's input size."""
     for p in (json_path, weights_path):
         if not p.is_file():
             raise ModelLoadError(
                 f"model file {p} not found: train one (python train.py) or restore it "
                 "from the repository (git checkout -- model.json model_weights.h5)"
             )
+    try:
+        config = json.loads(json_path.read_text())
+        shape = config["config"]["layers"][0]["config"]["batch_shape"]
+        size = int(shape[1])
+    except Exception as exc:
+        raise ModelLoadError(f"{json_path} is not a valid Keras model JSON ({exc!r})") from None
+    import h5py
+
+    try:
+        with h5py.File(weights_path, "r") as f:
+            if "model_weights" not in f and "layer_names" not in f.attrs:
+                raise ValueError("no weights in the file")
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load weights {weights_path}: not a Keras H5 weights file ({exc!r})"
+        ) from None
+    return size
+
+
+def load_keras_model(json_path: str | Path, weights_path: str | Path):
+    """Rebuild the Keras model from its JSON and H5 weights, or raise ModelLoadError."""
+    json_path, weights_path = Path(json_path), Path(weights_path)
+    _check_files(json_path, weights_path)
     import keras
 
     try:
@@ -126,22 +148,34 @@ class FacialExpressionModel:
         runtime: "auto" (ONNX Runtime when a matching model.onnx is present, else Keras),
             "onnx" or "keras".
         threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
+
+    With ONNX Runtime, Keras (and its backend) is not even imported: the files are
+    checked, and model.onnx must carry the SHA-256 of exactly these weights.
     """
 
     EMOTIONS = EMOTIONS
 
     def __init__(self, json_path=DEFAULT_JSON, weights_path=DEFAULT_WEIGHTS,
                  runtime: str = "auto", threads: int = 1):
-        self.json_path, self.weights_path = Path(json_path), Path(weights_path)
-        self.keras_model = load_keras_model(self.json_path, self.weights_path)
-        self.input_size = int(self.keras_model.input_shape[1])
-        self._session = None
         if runtime not in ("auto", "onnx", "keras"):
             raise ValueError(f"unknown runtime {runtime!r}")
+        self.json_path, self.weights_path = Path(json_path), Path(weights_path)
+        self.input_size = _check_files(self.json_path, self.weights_path)
+        self._keras = None
+        self._session = None
         if runtime != "keras":
             self._session = self._open_onnx(threads, required=runtime == "onnx")
+        if self._session is None:
+            self._keras = load_keras_model(self.json_path, self.weights_path)
         self.runtime = "onnx" if self._session is not None else "keras"
         log.info("expression model %s loaded, runtime %s", self.weights_path.name, self.runtime)
+
+    @property
+    def keras_model(self):
+        """The Keras model (loaded on first use when ONNX Runtime serves predictions)."""
+        if self._keras is None:
+            self._keras = load_keras_model(self.json_path, self.weights_path)
+        return self._keras
 
     def _open_onnx(self, threads: int, required: bool):
         path = self.weights_path.with_name(ONNX_NAME)
@@ -156,6 +190,7 @@ class FacialExpressionModel:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
             try:
                 session = ort.InferenceSession(
                     str(path), opts, providers=["CPUExecutionProvider"]
@@ -186,7 +221,7 @@ class FacialExpressionModel:
         x = faces.astype("float32")[..., None]
         if self._session is not None:
             return self._session.run(None, {self._input_name: x})[0]
-        return np.asarray(self.keras_model(x, training=False))
+        return np.asarray(self._keras(x, training=False))
 
     def predict_emotion(self, face: np.ndarray) -> str:
         """Return the label of one 48x48 grayscale face (the tutorial's API)."""

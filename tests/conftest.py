@@ -52,3 +52,70 @@ def grace_hopper() -> np.ndarray:
     img = cv2.imread(str(path))
     assert img is not None
     return img
+
+
+class FakeModel:
+    """Stands in for FacialExpressionModel in unit tests: fixed scores, counts calls."""
+
+    input_size = 48
+    runtime = "fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_scores(self, faces):
+        self.calls += 1
+        scores = np.full((len(faces), 7), 0.1, np.float32)
+        scores[:, 3] = 0.4  # happy
+        return scores
+
+
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: numbered frames; ``fail_after`` frames, then read() fails."""
+
+    def __init__(self, fail_after=None, fps=100.0, log=None):
+        self.n, self.fail_after, self.fps = 0, fail_after, fps
+        self.released = False
+        self.log = log if log is not None else []
+
+    def read(self):
+        import time
+
+        if self.fail_after is not None and self.n >= self.fail_after:
+            return False, None
+        time.sleep(1 / self.fps)  # a camera delivers at its own pace
+        self.n += 1
+        frame = np.full((120, 160, 3), self.n % 255, np.uint8)
+        return True, frame
+
+    def get(self, prop):
+        import cv2
+
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0
+
+    def release(self):
+        self.released = True
+        self.log.append("released")
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The real trained model at the repository root."""
+    from model import FacialExpressionModel
+
+    return FacialExpressionModel(ROOT / "model.json", ROOT / "model_weights.h5")
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_path() -> Path:
+    import matplotlib.cbook
+
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
