@@ -27,6 +27,12 @@ DEFAULT_SOURCE = "0"
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+def quiet_native_logs():
+    """Keep FFmpeg's and TensorFlow's native log lines out of the CLIs' one-line errors."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 class SourceError(Exception):
     """A video source that does not exist or cannot be opened."""
 

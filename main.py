@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import socket
 import sys
 import threading
@@ -137,8 +136,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    from camera import quiet_native_logs
+
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras is needed, keep it quiet
+    quiet_native_logs()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from camera import SourceError
     from model import ModelLoadError

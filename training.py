@@ -38,7 +38,8 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_epochs: int = 1
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
+    dropout: float = 0.3
     seed: int = 1337
     # augmentation (ImageDataGenerator-equivalent ranges)
     rotation_deg: float = 10.0
@@ -148,7 +149,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
         model = keras.models.load_model(out / "last.keras")
         log.info("resuming after epoch %d (best PublicTest %.4f)", initial_epoch, best or 0)
     else:
-        model = build_model(cfg.arch)
+        model = build_model(cfg.arch, dropout=cfg.dropout)
         compile_model(model, cfg, len(batches))
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
@@ -179,7 +180,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
 
 def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
     """Load the best checkpoint into a clean model and export model.json + model_weights.h5."""
-    model = build_model(cfg.arch)
+    model = build_model(cfg.arch, dropout=cfg.dropout)
     model.load_weights(out / "best.weights.h5")
     state = json.loads((out / "state.json").read_text())
     summary = {
@@ -200,3 +201,34 @@ def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class LivePlot(keras.callbacks.Callback):
+    """Redraw loss and accuracy curves after every epoch in a Jupyter notebook."""
+
+    def __init__(self, figsize=(11, 4)):
+        super().__init__()
+        self.figsize, self.history, self.handle = figsize, {}, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        fig, axes = plt.subplots(1, 2, figsize=self.figsize)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            for key, label in ((metric, "Training"), (f"val_{metric}", "PublicTest")):
+                if key in self.history:
+                    ax.plot(range(1, len(self.history[key]) + 1), self.history[key],
+                            marker="o", label=label)
+            ax.set_xlabel("epoch")
+            ax.set_title(metric)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)

@@ -1,0 +1,316 @@
+"""Analyse a recorded video, a photo or a folder of photos: annotated copy, per-face CSV,
+timeline plots and a summary.
+
+    python analyze.py INPUT [--out DIR] [--every N] [--no-video] [--smooth K]
+
+From Python: ``analyze_video(path, ...) -> pandas.DataFrame`` (one row per face per
+analysed frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from camera import IMAGE_EXTENSIONS, quiet_native_logs
+from labels import EMOTIONS
+from pipeline import ExpressionPipeline, draw_results
+
+COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", "confidence",
+           *EMOTIONS]
+
+
+class InputError(Exception):
+    """An input that does not exist or cannot be decoded."""
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+class FaceTracker:
+    """Give a face the same id across frames by greedy box overlap with recent faces."""
+
+    def __init__(self, min_iou: float = 0.3, max_gap: int = 15, smooth: int = 1):
+        self.min_iou, self.max_gap, self.smooth = min_iou, max_gap, max(1, smooth)
+        self.tracks: dict[int, dict] = {}  # id -> {"box", "seen", "history"}
+        self.next_id = 0
+
+    def update(self, frame_no: int, results) -> list[tuple[int, str, float]]:
+        """Return (face_id, label, confidence) per result; labels smoothed over the window."""
+        self.tracks = {i: t for i, t in self.tracks.items()
+                       if frame_no - t["seen"] <= self.max_gap}
+        pairs = sorted(((iou(r.box, t["box"]), k, i) for k, r in enumerate(results)
+                        for i, t in self.tracks.items()), reverse=True)
+        assigned: dict[int, int] = {}
+        used = set()
+        for overlap, k, i in pairs:
+            if overlap < self.min_iou:
+                break
+            if k not in assigned and i not in used:
+                assigned[k] = i
+                used.add(i)
+        out = []
+        for k, r in enumerate(results):
+            if k not in assigned:
+                assigned[k] = self.next_id
+                self.tracks[self.next_id] = {"history": deque(maxlen=self.smooth)}
+                self.next_id += 1
+            track = self.tracks[assigned[k]]
+            track.update(box=r.box, seen=frame_no)
+            track["history"].append([r.scores[e] for e in EMOTIONS])
+            mean = np.mean(track["history"], axis=0)
+            best = int(mean.argmax())
+            out.append((assigned[k], EMOTIONS[best], float(mean[best])))
+        return out
+
+
+class Mp4Writer:
+    """H.264 MP4 through the ffmpeg binary that imageio-ffmpeg ships; OpenCV mp4v otherwise."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.path, self.proc, self.cv = path, None, None
+        w, h = size
+        try:
+            import imageio_ffmpeg
+
+            exe = imageio_ffmpeg.get_ffmpeg_exe()
+        except Exception:
+            exe = None
+        if exe and w % 2 == 0 and h % 2 == 0:
+            cmd = [exe, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+                   "-s", f"{w}x{h}", "-r", f"{fps:.6f}", "-i", "-", "-an", "-c:v", "libx264",
+                   "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+                   "-movflags", "+faststart", str(path)]
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        else:
+            self.cv = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+
+    def write(self, frame: np.ndarray):
+        if self.proc is not None:
+            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        else:
+            self.cv.write(frame)
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.stdin.close()
+            if self.proc.wait() != 0:
+                raise RuntimeError(f"ffmpeg failed to write {self.path}")
+        elif self.cv is not None:
+            self.cv.release()
+
+
+def _rows(frame_no, time_s, results, tracked):
+    for r, (face_id, label, conf) in zip(results, tracked):
+        yield [frame_no, time_s, face_id, *r.box, label, round(conf, 4),
+               *(r.scores[e] for e in EMOTIONS)]
+
+
+def _progress(total, unit="frame"):
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr,
+                disable=None)
+
+
+def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
+                  smooth: int = 1, pipeline: ExpressionPipeline | None = None,
+                  progress: bool = True) -> pd.DataFrame:
+    """Analyse every ``every``-th frame of a video; return one row per face per frame.
+
+    With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False).
+    """
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist")
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        cap.release()
+        raise InputError(f"cannot decode a frame of {path}: not a video OpenCV can read")
+    pipeline = pipeline or ExpressionPipeline(_load_model())
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    tracker = FaceTracker(max_gap=max(1, round(fps / every)), smooth=smooth)
+    writer = None
+    if out_dir is not None and write_video:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        h, w = first.shape[:2]
+        writer = Mp4Writer(Path(out_dir) / f"{path.stem}_annotated.mp4", fps / every, (w, h))
+    rows, frame_no, frame = [], 0, first
+    bar = _progress(total) if progress else None
+    try:
+        while frame is not None:
+            if frame_no % every == 0:
+                results = pipeline.analyze(frame)
+                tracked = tracker.update(frame_no // every, results)
+                rows.extend(_rows(frame_no, round(frame_no / fps, 4), results, tracked))
+                if writer is not None:
+                    draw_results(frame, results, [t[1] for t in tracked])
+                    writer.write(frame)
+            frame_no += 1
+            if bar is not None:
+                bar.update(1)
+            ok, frame = cap.read()
+            frame = frame if ok else None
+    finally:
+        cap.release()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Analyse photos independently (face ids per photo); write annotated copies to out_dir."""
+    pipeline = pipeline or ExpressionPipeline(_load_model())
+    rows = []
+    bar = _progress(len(paths), "image") if progress else None
+    for i, p in enumerate(paths):
+        image = cv2.imread(str(p))
+        if image is None:
+            raise InputError(f"cannot decode image {p}")
+        results = pipeline.analyze(image)
+        tracked = [(k, r.emotion, r.confidence) for k, r in enumerate(results)]
+        for row in _rows(i, float("nan"), results, tracked):
+            rows.append([*row, Path(p).name])
+        if out_dir is not None:
+            draw_results(image, results)
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(Path(out_dir) / f"{Path(p).stem}_annotated.jpg"), image)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return pd.DataFrame(rows, columns=[*COLUMNS, "file"])
+
+
+def summarize(df: pd.DataFrame) -> dict:
+    """Per face: analysed frames, time span, share of frames per emotion, dominant emotion."""
+    faces = {}
+    for face_id, g in df.groupby("face_id"):
+        share = g["emotion"].value_counts(normalize=True)
+        faces[str(face_id)] = {
+            "frames": int(len(g)),
+            "first_s": None if g["time_s"].isna().all() else float(g["time_s"].min()),
+            "last_s": None if g["time_s"].isna().all() else float(g["time_s"].max()),
+            "share": {e: round(float(share.get(e, 0.0)), 4) for e in EMOTIONS},
+            "dominant": str(share.idxmax()),
+        }
+    return {"rows": int(len(df)), "faces": faces}
+
+
+def plot_timelines(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """One PNG per face: the probability of each emotion over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipeline import COLORS
+
+    paths = []
+    for face_id, g in df.groupby("face_id"):
+        fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
+        t = g["time_s"] if not g["time_s"].isna().all() else g["frame"]
+        for e in EMOTIONS:
+            b, gr, r = COLORS[e]
+            ax.plot(t, g[e], label=e, color=(r / 255, gr / 255, b / 255), lw=1.5)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("time (s)" if t is g["time_s"] else "frame")
+        ax.set_ylabel("probability")
+        ax.set_title(f"face {face_id}: emotion probabilities over time")
+        ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"timeline_face{face_id}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _load_model():
+    from model import default_model
+
+    return default_model()
+
+
+def _inputs(path: Path):
+    """('video', path) | ('images', [paths]) for a video, an image or a folder of images."""
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not images:
+            raise InputError(f"folder {path} holds no images")
+        return "images", images
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return "images", [path]
+    return "video", path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("input", help="a video file, an image, or a folder of images")
+    p.add_argument("--out", default=None, help="output folder (default: outputs/<input name>)")
+    p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--smooth", type=int, default=1, metavar="K",
+                   help="label = most probable emotion averaged over a face's last K frames")
+    args = p.parse_args(argv)
+    if args.every < 1 or args.smooth < 1:
+        p.error("--every and --smooth must be at least 1")
+    quiet_native_logs()
+    from model import ModelLoadError
+
+    src = Path(args.input)
+    out = Path(args.out or Path("outputs") / src.stem)
+    try:
+        kind, target = _inputs(src)
+        out.mkdir(parents=True, exist_ok=True)
+        if kind == "video":
+            df = analyze_video(target, out, args.every, not args.no_video, args.smooth)
+        else:
+            df = analyze_images(target, None if args.no_video else out / "annotated")
+    except (InputError, ModelLoadError) as exc:
+        print(f"analyze.py: error: {exc}", file=sys.stderr)
+        return 2
+    df.to_csv(out / "faces.csv", index=False)
+    summary = {"input": str(src), "every": args.every, "smooth": args.smooth,
+               **summarize(df)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if df.empty:
+        print(f"no faces found in {src}; wrote an empty {out / 'faces.csv'}")
+        return 0
+    plots = plot_timelines(df, out)
+    print(f"{len(df)} face rows, {len(summary['faces'])} face(s) -> {out}/faces.csv, "
+          f"summary.json, {len(plots)} timeline plot(s)")
+    for face_id, f in summary["faces"].items():
+        top = ", ".join(f"{e} {s:.0%}" for e, s in sorted(f["share"].items(),
+                                                          key=lambda kv: -kv[1])[:3])
+        print(f"  face {face_id}: {f['frames']} frames, dominant {f['dominant']} ({top})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.exists()}
+
+
+def test_notebook_runs_headless_in_smoke_mode(tmp_path, data_dir):
+    import nbformat
+    from nbclient import NotebookClient
+
+    shipped = [ROOT / n for n in ("model.json", "model_weights.h5", "model.onnx",
+                                  "training.json")]
+    before = _digest(shipped)
+    nb = nbformat.read(ROOT / "notebooks" / "train_fer2013.ipynb", as_version=4)
+    env = {"FER_NOTEBOOK_SMOKE": "1", "FER_NOTEBOOK_OUT": str(tmp_path / "run")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    export = tmp_path / "run" / "export"
+    assert (export / "model.json").exists() and (export / "model_weights.h5").exists()
+    assert _digest(shipped) == before  # the shipped model is never overwritten
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # sample grid, class counts, augmented batch, live plot
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_train_cli_smoke_and_resume(tmp_path, data_dir):
+    out = tmp_path / "run"
+    first = run("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
+                "--batch-size", "32")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
+    again = run("train.py", "--smoke", "128", "--epochs", "2", "--out", str(out),
+                "--batch-size", "32", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming after epoch 1" in again.stderr
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+    log_lines = (out / "log.csv").read_text().strip().splitlines()
+    assert len(log_lines) == 3  # header + one line per epoch, across both runs
+    training = json.loads((out / "training.json").read_text())
+    assert training["epochs_done"] == 2 and training["config"]["limit"] == 128
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("train.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/train"),
+    ("evaluate.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/test"),
+])
+def test_missing_data_folder_is_one_line_error(script, args, message):
+    proc = run(script, *args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"{script}: error: {message}")
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_with_missing_model_files(tmp_path, data_dir):
+    proc = run("evaluate.py", "--model-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "model file" in proc.stderr and "not found" in proc.stderr
