@@ -49,6 +49,7 @@ def status():
         kind=cam.source.kind,
         fps=round(cam.fps, 1),
         viewers=cam.viewers,
+        frames_analyzed=cam.frames_analyzed,
         frame=frame.number if frame else None,
         status=frame.status if frame else "idle",
         width=frame.width if frame else None,

@@ -25,6 +25,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--blur", type=float, default=3.0,
+                   help="Gaussian sigma applied to PublicTest and served faces to match the "
+                        "blurred Training images (0: off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--smoke", type=int, metavar="N", default=None,
                    help="use only N training and N PublicTest images (quick check)")
@@ -41,6 +44,7 @@ def main(argv=None) -> int:
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
+        input_blur_sigma=args.blur,
     )
     try:
         fer_data.list_split(args.data, "train")  # fail fast, before Keras starts

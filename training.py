@@ -21,7 +21,7 @@ import numpy as np
 
 import fer_data
 from labels import EMOTIONS
-from model import export_artifacts
+from model import blur_faces, export_artifacts
 from network import build_model
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ class TrainConfig:
     warmup_epochs: int = 1
     label_smoothing: float = 0.0
     dropout: float = 0.3
+    # Our Training images are all blurred (about sigma 3), test and live faces are sharp:
+    # PublicTest (and, after export, every face) is blurred alike before classification.
+    input_blur_sigma: float = 3.0
     seed: int = 1337
     # augmentation (ImageDataGenerator-equivalent ranges)
     rotation_deg: float = 10.0
@@ -114,7 +117,7 @@ def load_data(cfg: TrainConfig):
     """Training and PublicTest arrays (subsets in smoke mode)."""
     x_tr, y_tr = fer_data.load_split(cfg.data_dir, "train", limit=cfg.limit)
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
-    return (x_tr, y_tr), (x_va, y_va)
+    return (x_tr, y_tr), (blur_faces(x_va, cfg.input_blur_sigma), y_va)
 
 
 def compile_model(model, cfg: TrainConfig, steps_per_epoch: int):
@@ -193,7 +196,8 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
         "hardware": f"{platform.processor() or platform.machine()}, {_cores()} cores",
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    export_artifacts(model, export_dir, training=summary)
+    export_artifacts(model, export_dir, training=summary,
+                     preprocessing={"input_blur_sigma": cfg.input_blur_sigma})
     return summary
 
 

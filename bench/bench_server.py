@@ -1,0 +1,174 @@
+"""The server on loopback: frames/s per viewer with 1, 4 and 16 concurrent /video_feed
+viewers, server CPU time per delivered frame, analyses per source frame, start-up time to
+the first frame and memory, each next to its baseline (1 viewer; the Keras runtime).
+
+    python bench/bench_server.py [--seconds S]
+
+The source is a 30 fps 640x480 video with 4 real faces that the script writes itself.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import psutil
+
+from common import ROOT, frame_with_faces
+
+
+def write_video(path: Path, seconds: int = 4, fps: float = 30.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    base = frame_with_faces(4)
+    for i in range(int(seconds * fps)):
+        writer.write(cv2.convertScaleAbs(base, alpha=1.0, beta=(i % 30) - 15))
+    writer.release()
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(source: Path, port: int, runtime: str = "auto"):
+    env = {**os.environ, "FER_RUNTIME": runtime, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "main.py", "--source", str(source), "--port",
+                             str(port), "--server", "waitress"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Viewer(threading.Thread):
+    """Read /video_feed and count JPEG parts until stopped."""
+
+    def __init__(self, port, stop):
+        super().__init__(daemon=True)
+        self.port, self.stop, self.frames, self.first = port, stop, 0, None
+
+    def run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            self._read(conn)
+        except (OSError, http.client.HTTPException):
+            pass  # the server is not up yet, or has gone
+        finally:
+            conn.close()
+
+    def _read(self, conn):
+        conn.request("GET", "/video_feed")
+        resp = conn.getresponse()
+        buf = b""
+        while not self.stop.is_set():
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while True:
+                i = buf.find(b"\xff\xd9")  # end of a JPEG
+                if i < 0:
+                    break
+                self.frames += 1
+                if self.first is None:
+                    self.first = time.perf_counter()
+                buf = buf[i + 2:]
+
+
+def status(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/status")
+    return json.loads(conn.getresponse().read())
+
+
+def first_frame_time(source, runtime):
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = start_server(source, port, runtime)
+    try:
+        while True:
+            stop = threading.Event()
+            v = Viewer(port, stop)
+            v.start()
+            while v.first is None and v.is_alive():
+                time.sleep(0.01)
+            stop.set()
+            if v.first is not None:
+                rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+                return v.first - t0, rss
+            if proc.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure(port, proc, viewers, seconds):
+    stop = threading.Event()
+    ps = psutil.Process(proc.pid)
+    before, analyzed0 = ps.cpu_times(), status(port)["frames_analyzed"]
+    threads = [Viewer(port, stop) for _ in range(viewers)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # let every viewer connect
+    counts0 = [t.frames for t in threads]
+    cpu0, a0, t0 = ps.cpu_times(), status(port)["frames_analyzed"], time.perf_counter()
+    time.sleep(seconds)
+    counts = [t.frames - c for t, c in zip(threads, counts0)]
+    cpu1, a1, t1 = ps.cpu_times(), status(port)["frames_analyzed"], time.perf_counter()
+    stop.set()
+    for t in threads:
+        t.join(5)
+    elapsed = t1 - t0
+    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    fps = [c / elapsed for c in counts]
+    return {"viewers": viewers, "fps_mean": sum(fps) / len(fps), "fps_min": min(fps),
+            "analyzed_fps": (a1 - a0) / elapsed, "cpu_ms_per_frame": 1000 * cpu / max(1, sum(counts)),
+            "rss_mb": ps.memory_info().rss / 2**20}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=8.0)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "four_faces_30fps.mp4"
+        write_video(source)
+        port = free_port()
+        proc = start_server(source, port)
+        try:
+            for _ in range(300):
+                try:
+                    status(port)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            rows = [measure(port, proc, n, args.seconds) for n in (1, 4, 16)]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        print(f"source: 640x480 video at 30 fps with 4 faces; {args.seconds:.0f} s per row")
+        print(f"{'viewers':>7} {'fps/viewer':>10} {'min fps':>8} {'vs 1 viewer':>11} "
+              f"{'analyses/s':>10} {'CPU ms/delivered frame':>22} {'RSS MB':>7}")
+        one = rows[0]["fps_mean"]
+        for r in rows:
+            print(f"{r['viewers']:>7} {r['fps_mean']:>10.1f} {r['fps_min']:>8.1f} "
+                  f"{r['fps_min'] / one:>10.0%} {r['analyzed_fps']:>10.1f} "
+                  f"{r['cpu_ms_per_frame']:>22.2f} {r['rss_mb']:>7.0f}")
+        ours, ours_rss = first_frame_time(source, "auto")
+        base, base_rss = first_frame_time(source, "keras")
+        print(f"start-up to first frame: {ours:.2f} s (ONNX Runtime, RSS {ours_rss:.0f} MB) vs "
+              f"{base:.2f} s (Keras runtime, RSS {base_rss:.0f} MB): {base / ours:.1f}x faster, "
+              f"{base_rss / ours_rss:.1f}x less memory")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Shared bench helpers: real-photo test frames and the tutorial-style baseline pipeline."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from camera import demo_photo  # noqa: E402
+from labels import EMOTIONS  # noqa: E402
+from pipeline import crop_faces  # noqa: E402
+
+
+def frame_with_faces(n: int, size=(640, 480)) -> np.ndarray:
+    """A 640x480 BGR frame holding n copies (0, 1 or 4) of the real demo photo."""
+    w, h = size
+    frame = np.full((h, w, 3), 60, np.uint8)
+    photo = demo_photo()
+    if n == 0:
+        # the same photo with the head cut off: real texture, no face
+        body = photo[360:, :]
+        frame[:] = cv2.resize(body, (w, h))
+    elif n == 1:
+        img = cv2.resize(photo, (round(photo.shape[1] * h / photo.shape[0]), h))
+        x = (w - img.shape[1]) // 2
+        frame[:, x:x + img.shape[1]] = img
+    elif n == 4:
+        cw, ch = w // 2, h // 2
+        img = cv2.resize(photo, (round(photo.shape[1] * ch / photo.shape[0]), ch))
+        for i in range(4):
+            tile = img if i % 2 == 0 else img[:, ::-1]
+            tile = cv2.convertScaleAbs(tile, alpha=1.0 - 0.1 * i, beta=10 * i)
+            x0, y0 = (i % 2) * cw + (cw - img.shape[1]) // 2, (i // 2) * ch
+            frame[y0:y0 + ch, x0:x0 + img.shape[1]] = tile
+    else:
+        raise ValueError("n must be 0, 1 or 4")
+    return frame
+
+
+def timeit(fn, repeat: int = 30, warmup: int = 3) -> float:
+    """Median wall time of fn() in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+class TutorialPipeline:
+    """The tutorial's per-frame code: full-resolution Haar at scaleFactor 1.3 and
+    Keras' model.predict once per face."""
+
+    def __init__(self, keras_model, input_size: int = 48, blur_sigma: float = 0.0):
+        self.model, self.size, self.blur_sigma = keras_model, input_size, blur_sigma
+        self.cascade = cv2.CascadeClassifier(
+            cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def detect(self, gray):
+        return [tuple(map(int, b)) for b in self.cascade.detectMultiScale(gray, 1.3, 5)]
+
+    def classify(self, gray, boxes):
+        from model import blur_faces
+
+        labels = []
+        for face in crop_faces(gray, boxes, self.size):
+            x = blur_faces(face[None], self.blur_sigma)[..., None].astype("float32")
+            pred = self.model.predict(x, verbose=0)
+            labels.append(EMOTIONS[int(np.argmax(pred))])
+        return labels
+
+    def process(self, jpeg: bytes) -> bytes:
+        frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        boxes = self.detect(gray)
+        for (x, y, w, h), label in zip(boxes, self.classify(gray, boxes)):
+            cv2.putText(frame, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 0), 2)
+            cv2.rectangle(frame, (x, y), (x + w, y + h), (255, 0, 0), 2)
+        return cv2.imencode(".jpg", frame)[1].tobytes()
