@@ -121,6 +121,17 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def limit_malloc_arenas(arenas: int = 2):
+    """Cap glibc's per-thread malloc arenas: with dozens of server threads each keeps its
+    own freed memory and the footprint creeps up (bench/load_test.py measures it)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Live facial-expression recognition in the browser.")
     p.add_argument("--source", default=None,
@@ -140,6 +151,7 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     quiet_native_logs()
+    limit_malloc_arenas()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from camera import SourceError
     from model import ModelLoadError
@@ -160,7 +172,11 @@ def main(argv=None) -> int:
         if args.server == "waitress":
             from waitress import serve
 
-            serve(app, host=args.host, port=args.port, threads=48)
+            # a slow viewer must skip frames, not queue them: waitress buffers up to 16 MB
+            # per connection by default; at ~8 frames the stream generator blocks and then
+            # resumes at the newest frame
+            serve(app, host=args.host, port=args.port, threads=48,
+                  outbuf_high_watermark=512 * 1024, outbuf_overflow=1024 * 1024)
         else:
             app.run(host=args.host, port=args.port, debug=False, threaded=True,
                     use_reloader=False)

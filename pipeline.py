@@ -63,8 +63,10 @@ class FaceDetector:
         """Return face boxes (x, y, w, h) in the coordinates of ``gray``."""
         h, w = gray.shape[:2]
         scale = min(1.0, self.detect_width / w) if self.detect_width else 1.0
-        small = gray if scale == 1.0 else cv2.resize(
-            gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        size = (round(w * scale), round(h * scale))
+        if min(size) < 24:  # smaller than the cascade's window: no face can be found
+            return []
+        small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         min_side = max(12, round(self.min_face * scale))
         found = self.cascade.detectMultiScale(
             small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
@@ -142,6 +144,7 @@ def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
 
 
 MAX_PIXELS = 40_000_000  # ~ 8000 x 5000; larger declared images are refused before decoding
+MIN_SIDE = 24  # the face detector's window
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -159,6 +162,9 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             if data[i] != 0xFF:
                 return None
             marker = data[i + 1]
+            if marker == 0xFF:  # fill byte before a marker
+                i += 1
+                continue
             if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
                 i += 2
                 continue
@@ -180,9 +186,13 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     w, h = size
     if w <= 0 or h <= 0:
         raise InvalidImage("the image declares no pixels")
+    if min(w, h) < MIN_SIDE:
+        raise InvalidImage(f"the image is too small ({w}x{h}; at least {MIN_SIDE} pixels a side)")
     if w * h > max_pixels:
         raise InvalidImage(f"the image is too large ({w}x{h}; at most {max_pixels} pixels)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise InvalidImage("the image is corrupt or truncated")
+    if img.shape[1] != w or img.shape[0] != h:  # the header lied about the size
+        raise InvalidImage("the image is corrupt (its size does not match its header)")
     return img

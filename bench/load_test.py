@@ -1,0 +1,176 @@
+"""Load test on loopback: 16 viewers on /video_feed (joining and leaving) and a steady
+stream of uploads to /api/predict, for a bounded time; then checks that the server's
+threads return to their starting count and its memory stays within a bound.
+
+    python bench/load_test.py [--seconds 60] [--viewers 16] [--max-growth-mb 32]
+
+Exits 1 if any request failed (5xx or a broken connection), threads leaked, or memory grew
+beyond --max-growth-mb (default 32 MB: per-thread allocator caches after the first
+uploads and up to 512 KB of buffered stream per viewer; a leak of one 0.9 MB decoded
+photo per upload or of queued frames would pass it within a minute).
+"""
+
+import argparse
+import http.client
+import random
+import threading
+import time
+import uuid
+
+import psutil
+
+from bench_server import Viewer, free_port, start_server, status
+from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+from camera import demo_photo
+from pipeline import encode_jpeg
+
+
+def upload(port, body, boundary):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/predict", body=body,
+                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def multipart(data: bytes, boundary: str) -> bytes:
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+
+
+def settle(proc, port, seconds=8.0):
+    """Wait until the capture thread has stopped (idle) and return (threads, RSS MB)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and status(port)["status"] == "live" and \
+            status(port)["viewers"]:
+        time.sleep(0.2)
+    time.sleep(6.5)  # the camera's idle timeout is 5 s
+    p = psutil.Process(proc.pid)
+    return p.num_threads(), p.memory_info().rss / 2**20
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--viewers", type=int, default=16)
+    ap.add_argument("--max-growth-mb", type=float, default=32)
+    ap.add_argument("--no-uploads", action="store_true", help="viewers only")
+    args = ap.parse_args()
+    port = free_port()
+    proc = start_server("demo", port)
+    try:
+        for _ in range(300):
+            try:
+                status(port)
+                break
+            except OSError:
+                time.sleep(0.1)
+        boundary = uuid.uuid4().hex
+        good = multipart(encode_jpeg(demo_photo(), 90), boundary)
+        junk = multipart(b"this is not an image", boundary)
+        # warm up once, then take the starting figures with the server idle again
+        warm = threading.Event()
+        v = Viewer(port, warm)
+        v.start()
+        upload(port, good, boundary)
+        time.sleep(2)
+        warm.set()
+        v.join(5)
+        threads0, rss0 = settle(proc, port)
+
+        stop = threading.Event()
+        counts = {"uploads": 0, "rejected_as_expected": 0, "errors": 0, "viewer_sessions": 0}
+        lock = threading.Lock()
+
+        def uploader():
+            rng = random.Random(0)
+            while not stop.is_set():
+                bad = rng.random() < 0.2
+                try:
+                    code = upload(port, junk if bad else good, boundary)
+                except OSError:
+                    code = None
+                with lock:
+                    counts["uploads"] += 1
+                    if code == 200 and not bad:
+                        pass
+                    elif bad and code is not None and 400 <= code < 500:
+                        counts["rejected_as_expected"] += 1
+                    else:
+                        counts["errors"] += 1
+                time.sleep(0.2)
+
+        up = threading.Thread(target=uploader if not args.no_uploads else stop.wait,
+                              daemon=True)
+        up.start()
+        active = []
+        finished = []
+        rng = random.Random(1)
+        started = time.monotonic()
+
+        def join():
+            ev = threading.Event()
+            viewer = Viewer(port, ev)
+            viewer.began, viewer.ev = time.monotonic(), ev
+            viewer.start()
+            active.append(viewer)
+            counts["viewer_sessions"] += 1
+
+        for _ in range(args.viewers):
+            join()
+        samples = []
+        server = psutil.Process(proc.pid)
+        while time.monotonic() - started < args.seconds:
+            time.sleep(2.0)
+            samples.append(server.memory_info().rss / 2**20)
+            if not active:
+                continue
+            leaving = active.pop(rng.randrange(len(active)))  # churn: one leaves, one joins
+            leaving.ended = time.monotonic()
+            leaving.ev.set()
+            finished.append(leaving)
+            join()
+        for viewer in active:
+            viewer.ended = time.monotonic()
+            viewer.ev.set()
+            finished.append(viewer)
+        stop.set()
+        up.join(30)
+        for viewer in finished:
+            viewer.join(5)
+        rates = [v.frames / (v.ended - v.began) for v in finished if v.ended - v.began >= 4]
+        broken = sum(1 for v in finished if v.frames == 0 and v.ended - v.began >= 2)
+        counts["errors"] += broken
+        threads1, rss1 = settle(proc, port)
+        alive = proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    growth = rss1 - rss0
+    print(f"load: {args.seconds:.0f} s, {args.viewers} concurrent viewers "
+          f"({counts['viewer_sessions']} sessions with churn), uploads every 0.2 s")
+    print(f"requests served: {counts['uploads'] + counts['viewer_sessions']} "
+          f"({counts['uploads']} uploads, of which {counts['rejected_as_expected']} junk "
+          f"correctly refused with 4xx; {counts['viewer_sessions']} stream sessions)")
+    print(f"errors: {counts['errors']}")
+    if rates:
+        print(f"frames/s per viewer: mean {sum(rates) / len(rates):.1f}, "
+              f"min {min(rates):.1f} (demo source: 15 fps)")
+    print(f"server memory: {rss0:.0f} MB at start, {rss1:.0f} MB at end "
+          f"(growth {growth:+.0f} MB, bound {args.max_growth_mb:.0f} MB)")
+    third = max(1, len(samples) // 3)
+    print(f"server memory under load: mean {sum(samples[:third]) / third:.0f} MB in the "
+          f"first third, {sum(samples[-third:]) / third:.0f} MB in the last third")
+    print(f"server threads: {threads0} at start, {threads1} at end; server alive: {alive}")
+    ok = counts["errors"] == 0 and threads1 == threads0 and growth < args.max_growth_mb and alive
+    print("RESULT:", "PASS" if ok else "FAIL")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
