@@ -118,7 +118,7 @@ class Mp4Writer:
 def _rows(frame_no, time_s, results, tracked):
     for r, (face_id, label, conf) in zip(results, tracked):
         yield [frame_no, time_s, face_id, *r.box, label, round(conf, 4),
-               *(r.scores[e] for e in EMOTIONS)]
+               *(round(r.scores[e], 4) for e in EMOTIONS)]
 
 
 def _progress(total, unit="frame"):
