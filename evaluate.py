@@ -88,11 +88,12 @@ def save_confusion(cm: np.ndarray, out: Path, title: str):
 
 
 def evaluate(model_dir: Path, data_dir: Path, split: str, out: Path | None,
-             tta: bool = False) -> dict:
+             tta: bool = False, blur: float | None = None) -> dict:
     """Evaluate and (if ``out``) write the report files; return the report."""
     from model import TRAINING_NAME, FacialExpressionModel
 
-    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5")
+    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5",
+                                  blur_sigma=blur)
     x, y = fer_data.load_split(data_dir, split)
     probs = predict(model, x)
     report = {
@@ -108,6 +109,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out: Path | None,
     report["training"] = json.loads(training_file.read_text()) if training_file.exists() else None
     report["model_dir"] = str(model_dir)
     report["runtime"] = model.runtime
+    report["input_blur_sigma"] = model.blur_sigma
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out: Path | None,
 def format_report(r: dict) -> str:
     """A short text table of the report."""
     lines = [f"{r['split']} ({r['images']} images): accuracy {r['accuracy']:.4f}, "
-             f"macro F1 {r['macro_f1']:.4f}"]
+             f"macro F1 {r['macro_f1']:.4f} (input blur sigma {r['input_blur_sigma']})"]
     if "hflip_tta" in r:
         lines.append(f"  with horizontal-flip TTA: accuracy {r['hflip_tta']['accuracy']:.4f}")
     lines.append(f"  {'class':<9} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
@@ -138,6 +140,8 @@ def main(argv=None) -> int:
                    help="FER-2013 folder (default: $FER_DATA or ../shared/data/fer2013)")
     p.add_argument("--out", default="outputs/eval", help="folder for the report files")
     p.add_argument("--tta", action="store_true", help="also report horizontal-flip TTA")
+    p.add_argument("--blur", type=float, default=None,
+                   help="override the model's input blur sigma (tune it on --split public)")
     args = p.parse_args(argv)
     from camera import quiet_native_logs
 
@@ -147,7 +151,7 @@ def main(argv=None) -> int:
     try:
         fer_data.list_split(args.data, args.split)
         report = evaluate(Path(args.model_dir), Path(args.data), args.split, Path(args.out),
-                          args.tta)
+                          args.tta, args.blur)
     except (fer_data.DataError, ModelLoadError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

@@ -166,6 +166,7 @@ class FacialExpressionModel:
         runtime: "auto" (ONNX Runtime when a matching model.onnx is present, else Keras),
             "onnx" or "keras".
         threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
+        blur_sigma: override the input blur that model.json prescribes (for tuning).
 
     With ONNX Runtime, Keras (and its backend) is not even imported: the files are
     checked, and model.onnx must carry the SHA-256 of exactly these weights.
@@ -174,12 +175,14 @@ class FacialExpressionModel:
     EMOTIONS = EMOTIONS
 
     def __init__(self, json_path=DEFAULT_JSON, weights_path=DEFAULT_WEIGHTS,
-                 runtime: str = "auto", threads: int = 1):
+                 runtime: str = "auto", threads: int = 1, blur_sigma: float | None = None):
         if runtime not in ("auto", "onnx", "keras"):
             raise ValueError(f"unknown runtime {runtime!r}")
         self.json_path, self.weights_path = Path(json_path), Path(weights_path)
         self.input_size, self.preprocessing = _check_files(self.json_path, self.weights_path)
-        self.blur_sigma = float(self.preprocessing.get("input_blur_sigma", 0.0))
+        if blur_sigma is None:
+            blur_sigma = self.preprocessing.get("input_blur_sigma", 0.0)
+        self.blur_sigma = float(blur_sigma)
         self._keras = None
         self._session = None
         if runtime != "keras":
