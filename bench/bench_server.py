@@ -47,6 +47,19 @@ def start_server(source: Path, port: int, runtime: str = "auto"):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def wait_ready(port, proc, seconds=30.0):
+    """Poll /api/status until the server answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return status(port)
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("the server exited at start-up")
+            time.sleep(0.1)
+    raise SystemExit("the server did not answer")
+
+
 class Viewer(threading.Thread):
     """Read /video_feed and count JPEG parts until stopped."""
 
@@ -145,12 +158,7 @@ def main():
         port = free_port()
         proc = start_server(source, port)
         try:
-            for _ in range(300):
-                try:
-                    status(port)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_ready(port, proc)
             rows = [measure(port, proc, n, args.seconds) for n in (1, 4, 16)]
         finally:
             proc.terminate()

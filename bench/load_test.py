@@ -19,7 +19,7 @@ import uuid
 
 import psutil
 
-from bench_server import Viewer, free_port, start_server, status
+from bench_server import Viewer, free_port, start_server, status, wait_ready
 from common import ROOT  # noqa: F401  (puts the repo on sys.path)
 from camera import demo_photo
 from pipeline import encode_jpeg
@@ -64,12 +64,7 @@ def main():
     port = free_port()
     proc = start_server("demo", port)
     try:
-        for _ in range(300):
-            try:
-                status(port)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(port, proc)
         boundary = uuid.uuid4().hex
         good = multipart(encode_jpeg(demo_photo(), 90), boundary)
         junk = multipart(b"this is not an image", boundary)
