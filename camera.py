@@ -269,9 +269,11 @@ class VideoCamera:
         self._thread = threading.Thread(target=self._run, name="video-camera", daemon=True)
         self._thread.start()
 
-    def _publish(self, frame: Frame):
+    def _publish(self, jpeg: bytes, faces, width: int, height: int, status: str = "live"):
+        """Make a frame the newest one (numbered after the previous) and wake the viewers."""
         with self._cond:
-            self._latest = frame
+            number = self._latest.number + 1 if self._latest else 1
+            self._latest = Frame(number, jpeg, faces, width, height, status)
             self._cond.notify_all()
 
     def _status_frame(self, text: str, status: str):
@@ -281,8 +283,7 @@ class VideoCamera:
             decoded = cv2.imdecode(np.frombuffer(last.jpeg, np.uint8), cv2.IMREAD_COLOR)
             base = decoded if decoded is not None else base
         draw_banner(base, text)
-        number = (last.number if last else 0) + 1
-        self._publish(Frame(number, encode_jpeg(base), [], base.shape[1], base.shape[0], status))
+        self._publish(encode_jpeg(base), [], base.shape[1], base.shape[0], status)
 
     def _idle(self) -> bool:
         return time.monotonic() - self._last_access > self.idle_timeout
@@ -290,7 +291,6 @@ class VideoCamera:
     def _run(self):
         log.info("capture thread started for %s", self.source.text)
         cap = None
-        number = self._latest.number if self._latest else 0
         try:
             while not self._stop.is_set() and not self._idle():
                 if cap is None:
@@ -312,11 +312,10 @@ class VideoCamera:
                         self._status_frame("source stopped: reconnecting...", "reconnecting")
                     continue  # files reopen from the start: loop
                 annotated, results = self.process(image)
-                number += 1
                 jpeg = encode_jpeg(annotated, self.jpeg_quality)
                 self.frames_analyzed += 1
                 h, w = annotated.shape[:2]
-                self._publish(Frame(number, jpeg, results, w, h))
+                self._publish(jpeg, results, w, h)
                 self._update_fps()
                 if period:
                     next_due = max(next_due + period, time.monotonic() - period)
