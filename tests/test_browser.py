@@ -30,9 +30,18 @@ def server():
         except OSError:
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.3)
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(10)
+
+
+def test_server_listens_on_loopback_only(server):
+    import psutil
+
+    _, proc = server
+    listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +76,7 @@ def wait_for(condition, timeout=30, interval=0.2):
 def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_path):
     from selenium.webdriver.common.by import By
 
+    server, _ = server
     browser.get(server + "/")
     stream = browser.find_element(By.ID, "stream")
     # the MJPEG stream renders, at its natural 4:3 aspect ratio
