@@ -100,6 +100,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out: Path | None,
         "split": SPLIT_NAMES[split],
         "images": int(len(y)),
         "class_counts": fer_data.class_counts(y),
+        "split_sizes": {name: len(fer_data.list_split(data_dir, s))
+                        for s, name in (("train", "Training"), *SPLIT_NAMES.items())},
         **metrics(confusion(y, probs.argmax(1))),
     }
     if tta:

@@ -36,6 +36,7 @@ def test_shipped_model_scores_what_readme_says(data_dir, tmp_path):
     assert report["accuracy"] == pytest.approx(readme_accuracy("PrivateTest"), abs=0.005)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["accuracy"] == report["accuracy"] and saved["training"] is not None
+    assert saved["split_sizes"] == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     rows = (tmp_path / "confusion_matrix.csv").read_text().splitlines()
     assert len(rows) == 8 and rows[0].startswith("true\\predicted,angry")
