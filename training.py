@@ -11,7 +11,7 @@ import logging
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -151,6 +151,12 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
         wall = state.get("wall_s", 0.0)
         model = keras.models.load_model(out / "last.keras")
         log.info("resuming after epoch %d (best PublicTest %.4f)", initial_epoch, best or 0)
+        planned = json.loads((out / "train_config.json").read_text())["epochs"]
+        if planned != cfg.epochs:  # extend (or shorten) the run: a new schedule for the rest
+            log.info("schedule changed from %d to %d epochs: warm restart at lr %g",
+                     planned, cfg.epochs, cfg.learning_rate)
+            compile_model(model, replace(cfg, epochs=max(1, cfg.epochs - initial_epoch)),
+                          len(batches))
     else:
         model = build_model(cfg.arch, dropout=cfg.dropout)
         compile_model(model, cfg, len(batches))

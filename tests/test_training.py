@@ -63,6 +63,16 @@ def test_train_cli_smoke_and_resume(tmp_path, data_dir):
     assert training["epochs_done"] == 2 and training["config"]["limit"] == 128
 
 
+def test_resume_with_more_epochs_restarts_the_schedule(tmp_path, data_dir):
+    out = tmp_path / "run"
+    args = ["--smoke", "128", "--out", str(out), "--batch-size", "32"]
+    assert run("train.py", *args, "--epochs", "1").returncode == 0
+    longer = run("train.py", *args, "--epochs", "2", "--resume", "--lr", "3e-4")
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert "schedule changed from 1 to 2 epochs" in longer.stderr
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+
+
 @pytest.mark.parametrize("script, args, message", [
     ("train.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/train"),
     ("evaluate.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/test"),
