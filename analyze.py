@@ -231,12 +231,13 @@ def plot_timelines(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     paths = []
     for face_id, g in df.groupby("face_id"):
         fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
-        t = g["time_s"] if not g["time_s"].isna().all() else g["frame"]
+        timed = not g["time_s"].isna().all()
+        t = g["time_s"] if timed else g["frame"]
         for e in EMOTIONS:
             b, gr, r = COLORS[e]
             ax.plot(t, g[e], label=e, color=(r / 255, gr / 255, b / 255), lw=1.5)
         ax.set_ylim(0, 1)
-        ax.set_xlabel("time (s)" if t is g["time_s"] else "frame")
+        ax.set_xlabel("time (s)" if timed else "image")
         ax.set_ylabel("probability")
         ax.set_title(f"face {face_id}: emotion probabilities over time")
         ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
