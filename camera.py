@@ -28,9 +28,11 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 
 
 def quiet_native_logs():
-    """Keep FFmpeg's and TensorFlow's native log lines out of the CLIs' one-line errors."""
+    """Keep OpenCV's, FFmpeg's and TensorFlow's native log lines out of the CLIs' output
+    (a missing webcam or an undecodable file is reported once, in our own words)."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class SourceError(Exception):
