@@ -12,7 +12,7 @@ import socket
 import sys
 import threading
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)

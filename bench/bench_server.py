@@ -127,7 +127,6 @@ def first_frame_time(source, runtime):
 def measure(port, proc, viewers, seconds):
     stop = threading.Event()
     ps = psutil.Process(proc.pid)
-    before, analyzed0 = ps.cpu_times(), status(port)["frames_analyzed"]
     threads = [Viewer(port, stop) for _ in range(viewers)]
     for t in threads:
         t.start()

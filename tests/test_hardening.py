@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipeline
-from camera import SourceError, VideoCamera, parse_source
+from camera import VideoCamera, parse_source
 from conftest import FakeModel, free_port
 from main import create_app
 

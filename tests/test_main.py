@@ -1,5 +1,4 @@
 import io
-import json
 import struct
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import pytest
 from camera import VideoCamera, parse_source
 from conftest import ROOT, FakeCapture, FakeModel
 from main import create_app
-from pipeline import ExpressionPipeline
 
 
 @pytest.fixture
