@@ -1,9 +1,12 @@
-"""Evaluate the shipped (or any) model on FER-2013 PublicTest or PrivateTest.
+"""Evaluate the shipped (or any) model on FER-2013 PublicTest and PrivateTest.
 
-    python evaluate.py [--split private|public] [--model-dir DIR] [--out DIR] [--tta]
+    python evaluate.py [--split both|private|public] [--model-dir DIR] [--out DIR] [--tta]
 
-Writes report.json (accuracy, per-class precision/recall/F1, split sizes, training
-settings, date), confusion_matrix.csv and confusion_matrix.png into --out.
+Scores each split against two label sets: the original FER-2013 labels, and the FER+
+majority of 10 annotators (``ferplus_votes.csv``; the rule is in ferapp/ferplus.py, images
+without a clear majority are left out). Writes into --out: report.json (both splits:
+accuracy, macro F1, per-class precision/recall/F1, split sizes, training settings, date)
+and, per split and label set, confusion_<split>_<labels>.csv and .png.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import fer_data
 from labels import EMOTIONS
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
+LABEL_SETS = {"original": "original labels", "ferplus": "FER+ majority"}
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = len(EMOTIONS)) -> np.ndarray:
@@ -57,9 +61,9 @@ def predict(model, x: np.ndarray, tta: bool = False, batch: int = 256) -> np.nda
     return np.concatenate(out)
 
 
-def save_confusion(cm: np.ndarray, out: Path, title: str):
-    """Write the confusion matrix as CSV and as a PNG heat map (row-normalised)."""
-    with open(out / "confusion_matrix.csv", "w", newline="") as f:
+def save_confusion(cm: np.ndarray, out: Path, stem: str, title: str):
+    """Write the confusion matrix as ``stem``.csv and a row-normalised heat map ``stem``.png."""
+    with open(out / f"{stem}.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["true\\predicted", *EMOTIONS])
         for e, row in zip(EMOTIONS, cm):
@@ -83,78 +87,124 @@ def save_confusion(cm: np.ndarray, out: Path, title: str):
                     fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
     fig.tight_layout()
-    fig.savefig(out / "confusion_matrix.png")
+    fig.savefig(out / f"{stem}.png")
     plt.close(fig)
 
 
-def evaluate(model_dir: Path, data_dir: Path, split: str, out: Path | None,
-             tta: bool = False, blur: float | None = None) -> dict:
-    """Evaluate and (if ``out``) write the report files; return the report."""
+def load_ferplus_labels(data_dir: Path, split: str, votes_path: Path | None,
+                        required: bool) -> np.ndarray | None:
+    """FER+ majority labels (-1: left out) in load_split order, or None without a votes file."""
+    from ferapp import ferplus
+
+    path = votes_path or ferplus.default_votes_path(data_dir)
+    if not path.exists() and not required:
+        return None
+    return ferplus.majority_labels(fer_data.load_votes(data_dir, split, votes_path=path))
+
+
+def score_split(model, data_dir: Path, split: str, votes_path: Path | None = None,
+                votes_required: bool = False, tta: bool = False) -> tuple[dict, dict]:
+    """Metrics of one split on both label sets; also return the confusion matrices."""
+    x, y = fer_data.load_split(data_dir, split)
+    probs = predict(model, x, tta=tta)
+    pred = probs.argmax(1)
+    cms = {"original": confusion(y, pred)}
+    result = {"images": int(len(y)), "class_counts": fer_data.class_counts(y),
+              "original": metrics(cms["original"])}
+    fp = load_ferplus_labels(data_dir, split, votes_path, votes_required)
+    if fp is None:
+        result["ferplus"] = None
+    else:
+        keep = fp >= 0
+        cms["ferplus"] = confusion(fp[keep], pred[keep])
+        result["ferplus"] = {"images": int(keep.sum()),
+                             "left_out": int((~keep).sum()),
+                             "agree_with_original": round(float((fp[keep] == y[keep]).mean()), 4),
+                             **metrics(cms["ferplus"])}
+    return result, cms
+
+
+def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out: Path | None = None,
+             tta: bool = False, votes_path: Path | None = None) -> dict:
+    """Evaluate on each split and label set; write the report files when ``out`` is given."""
     from model import TRAINING_NAME, FacialExpressionModel
 
-    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5",
-                                  blur_sigma=blur)
-    x, y = fer_data.load_split(data_dir, split)
-    probs = predict(model, x)
-    report = {
-        "split": SPLIT_NAMES[split],
-        "images": int(len(y)),
-        "class_counts": fer_data.class_counts(y),
-        "split_sizes": {name: len(fer_data.list_split(data_dir, s))
-                        for s, name in (("train", "Training"), *SPLIT_NAMES.items())},
-        **metrics(confusion(y, probs.argmax(1))),
-    }
-    if tta:
-        tta_probs = predict(model, x, tta=True)
-        report["hflip_tta"] = metrics(confusion(y, tta_probs.argmax(1)))
+    if isinstance(splits, str):
+        splits = (splits,)
+    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5")
+    report = {"splits": {}, "split_sizes": {
+        name: len(fer_data.list_split(data_dir, s))
+        for s, name in (("train", "Training"), *SPLIT_NAMES.items())}}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for split in splits:
+        result, cms = score_split(model, data_dir, split, votes_path,
+                                  votes_required=votes_path is not None, tta=tta)
+        report["splits"][SPLIT_NAMES[split]] = result
+        if out is not None:
+            for labels, cm in cms.items():
+                acc = result[labels]["accuracy"]
+                save_confusion(cm, out, f"confusion_{split}_{labels}",
+                               f"{SPLIT_NAMES[split]}, {LABEL_SETS[labels]}: accuracy {acc:.3f}")
     training_file = model_dir / TRAINING_NAME
     report["training"] = json.loads(training_file.read_text()) if training_file.exists() else None
     report["model_dir"] = str(model_dir)
     report["runtime"] = model.runtime
-    report["input_blur_sigma"] = model.blur_sigma
+    report["hflip_tta"] = tta
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report, indent=2))
-        save_confusion(confusion(y, probs.argmax(1)), out,
-                       f"{SPLIT_NAMES[split]}: accuracy {report['accuracy']:.3f}")
     return report
 
 
 def format_report(r: dict) -> str:
-    """A short text table of the report."""
-    lines = [f"{r['split']} ({r['images']} images): accuracy {r['accuracy']:.4f}, "
-             f"macro F1 {r['macro_f1']:.4f} (input blur sigma {r['input_blur_sigma']})"]
-    if "hflip_tta" in r:
-        lines.append(f"  with horizontal-flip TTA: accuracy {r['hflip_tta']['accuracy']:.4f}")
-    lines.append(f"  {'class':<9} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
-    for e, m in r["per_class"].items():
-        lines.append(f"  {e:<9} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
-                     f"{m['support']:>8}")
+    """A text table per split: accuracy and per-class P/R/F1 on both label sets."""
+    lines = []
+    for split, res in r["splits"].items():
+        sets = [k for k in LABEL_SETS if res.get(k)]
+        head = ", ".join(f"{LABEL_SETS[k]} {res[k]['accuracy']:.4f}" for k in sets)
+        lines.append(f"{split} ({res['images']} images"
+                     + (f"; FER+ majority for {res['ferplus']['images']}" if res["ferplus"] else
+                        "; no FER+ votes") + f"): accuracy {head}"
+                     + (" (horizontal-flip TTA)" if r.get("hflip_tta") else ""))
+        lines.append(f"  {'class':<9}" + "".join(
+            f" | {'P':>5} {'R':>5} {'F1':>5} {'n':>4}" for _ in sets) + "   ("
+            + " | ".join(LABEL_SETS[k] for k in sets) + ")")
+        for e in EMOTIONS:
+            cells = "".join(
+                f" | {res[k]['per_class'][e]['precision']:>5.3f} {res[k]['per_class'][e]['recall']:>5.3f}"
+                f" {res[k]['per_class'][e]['f1']:>5.3f} {res[k]['per_class'][e]['support']:>4}"
+                for k in sets)
+            lines.append(f"  {e:<9}{cells}")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", choices=sorted(SPLIT_NAMES), default="private")
+    p.add_argument("--split", choices=("both", *sorted(SPLIT_NAMES)), default="both")
     p.add_argument("--model-dir", default=str(Path(__file__).resolve().parent))
     p.add_argument("--data", default=str(fer_data.default_data_dir()),
                    help="FER-2013 folder (default: $FER_DATA or ../shared/data/fer2013)")
+    p.add_argument("--votes", default=None,
+                   help="FER+ votes CSV (default: ferplus_votes.csv in --data; without it "
+                        "only the original labels are scored)")
     p.add_argument("--out", default="outputs/eval", help="folder for the report files")
-    p.add_argument("--tta", action="store_true", help="also report horizontal-flip TTA")
-    p.add_argument("--blur", type=float, default=None,
-                   help="override the model's input blur sigma (tune it on --split public)")
+    p.add_argument("--tta", action="store_true",
+                   help="average each face with its mirror image (not what the app serves)")
     args = p.parse_args(argv)
     from camera import quiet_native_logs
 
     quiet_native_logs()
+    from ferapp.ferplus import FerPlusError
     from model import ModelLoadError
 
+    splits = ("public", "private") if args.split == "both" else (args.split,)
     try:
-        fer_data.list_split(args.data, args.split)
-        report = evaluate(Path(args.model_dir), Path(args.data), args.split, Path(args.out),
-                          args.tta, args.blur)
-    except (fer_data.DataError, ModelLoadError) as exc:
+        for s in splits:
+            fer_data.list_split(args.data, s)
+        report = evaluate(Path(args.model_dir), Path(args.data), splits, Path(args.out),
+                          args.tta, Path(args.votes) if args.votes else None)
+    except (fer_data.DataError, ModelLoadError, FerPlusError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))

@@ -82,6 +82,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FER_CACHE", Path.home() / ".cache" / "fer-app"))
 
 
+def _select(items: list[tuple[Path, int]], limit: int | None) -> list[tuple[Path, int]]:
+    """An evenly spaced subset of at most ``limit`` items (all when limit is None)."""
+    if limit is not None and limit < len(items):
+        idx = np.linspace(0, len(items) - 1, limit).astype(int)
+        items = [items[i] for i in idx]
+    return items
+
+
+def cache_key(items: list[tuple[Path, int]]) -> str:
+    """A key that changes when a file is added, removed, relabelled or rewritten.
+
+    It hashes each file's path and label with its size and modification time (ns), so a
+    copy replaced under the same names (as the sharp Training images were) is re-decoded.
+    """
+    h = hashlib.sha1()
+    for p, label in items:
+        st = os.stat(p)
+        h.update(f"{p}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def load_split(
     data_dir: str | Path,
     split: str,
@@ -91,14 +112,11 @@ def load_split(
     """Decode one split into uint8 images (N, 48, 48) and int labels (N,).
 
     ``limit`` keeps an evenly spaced subset of at most ``limit`` images (smoke runs).
-    Full decodes are cached as .npz keyed by the file list, so a changed folder
-    is never served stale.
+    Full decodes are cached as .npz under a key of the file list and each file's size
+    and modification time (``cache_key``), so a changed folder is never served stale.
     """
-    items = list_split(data_dir, split)
-    if limit is not None and limit < len(items):
-        idx = np.linspace(0, len(items) - 1, limit).astype(int)
-        items = [items[i] for i in idx]
-    key = hashlib.sha1("\n".join(str(p) for p, _ in items).encode()).hexdigest()[:16]
+    items = _select(list_split(data_dir, split), limit)
+    key = cache_key(items)
     cache = Path(cache_dir or default_cache_dir()) / f"{split}-{len(items)}-{key}.npz"
     if cache.exists():
         with np.load(cache) as z:
@@ -113,6 +131,19 @@ def load_split(
     except OSError as exc:  # a read-only home must not stop training
         log.warning("could not cache %s: %s", cache, exc)
     return x, y
+
+
+def load_votes(data_dir: str | Path, split: str, limit: int | None = None,
+               votes_path: str | Path | None = None) -> np.ndarray:
+    """FER+ votes (N, 10) in the order of ``load_split``; rows of -1 for unlabelled images.
+
+    Raises ferapp.ferplus.FerPlusError when the votes file is missing or malformed.
+    """
+    from ferapp import ferplus
+
+    items = _select(list_split(data_dir, split), limit)
+    votes = ferplus.read_votes(votes_path or ferplus.default_votes_path(data_dir), data_dir)
+    return ferplus.votes_for([p for p, _ in items], data_dir, votes)
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:

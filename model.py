@@ -26,27 +26,12 @@ DEFAULT_WEIGHTS = REPO_ROOT / "model_weights.h5"
 ONNX_NAME = "model.onnx"
 TRAINING_NAME = "training.json"
 FINGERPRINT_KEY = "weights_sha256"
-# model.json carries the input preprocessing the weights were trained for under this key
-PREPROCESSING_KEY = "fer_preprocessing"
 
 __all__ = ["EMOTIONS", "FacialExpressionModel", "ModelLoadError", "export_artifacts"]
 
 
 class ModelLoadError(Exception):
     """The model files are missing, corrupt or do not fit together."""
-
-
-def blur_faces(faces: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-blur each 48x48 face (OpenCV's default reflect border); sigma 0: unchanged.
-
-    The Training images of our FER-2013 copy are all blurred (about sigma 3) while test
-    and live faces are sharp; faces are blurred the same way before classification.
-    """
-    if not sigma:
-        return faces
-    import cv2
-
-    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in faces])
 
 
 def file_sha256(path: str | Path) -> str:
@@ -58,17 +43,15 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _architecture_json(model, preprocessing: dict | None = None) -> str:
+def _architecture_json(model) -> str:
     """The model's JSON without any compile config (which may name a backend optimizer)."""
     config = json.loads(model.to_json())
     config.pop("compile_config", None)
-    if preprocessing:
-        config[PREPROCESSING_KEY] = preprocessing
     return json.dumps(config)
 
 
 def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
-                     onnx: bool = True, preprocessing: dict | None = None) -> dict[str, Path]:
+                     onnx: bool = True) -> dict[str, Path]:
     """Write model.json, model_weights.h5 (legacy H5), and model.onnx when possible.
 
     Keras 3 refuses ``save_weights("model_weights.h5")``; ``model.save`` on an
@@ -78,7 +61,7 @@ def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    arch = _architecture_json(model, preprocessing)
+    arch = _architecture_json(model)
     clean = keras.models.model_from_json(arch)
     clean.set_weights(model.get_weights())
     paths = {"json": out / "model.json", "weights": out / "model_weights.h5"}
@@ -110,8 +93,8 @@ def export_onnx(model, path: Path, fingerprint: str) -> Path:
     return path
 
 
-def _check_files(json_path: Path, weights_path: Path) -> tuple[int, dict]:
-    """Check both files exist and parse (without Keras); return input size, preprocessing."""
+def _check_files(json_path: Path, weights_path: Path) -> int:
+    """Check both files exist and parse (without Keras); return the input size."""
     for p in (json_path, weights_path):
         if not p.is_file():
             raise ModelLoadError(
@@ -122,7 +105,6 @@ def _check_files(json_path: Path, weights_path: Path) -> tuple[int, dict]:
         config = json.loads(json_path.read_text())
         shape = config["config"]["layers"][0]["config"]["batch_shape"]
         size = int(shape[1])
-        preprocessing = dict(config.get(PREPROCESSING_KEY) or {})
     except Exception as exc:
         raise ModelLoadError(f"{json_path} is not a valid Keras model JSON ({exc!r})") from None
     import h5py
@@ -135,7 +117,7 @@ def _check_files(json_path: Path, weights_path: Path) -> tuple[int, dict]:
         raise ModelLoadError(
             f"cannot load weights {weights_path}: not a Keras H5 weights file ({exc!r})"
         ) from None
-    return size, preprocessing
+    return size
 
 
 def load_keras_model(json_path: str | Path, weights_path: str | Path):
@@ -166,7 +148,6 @@ class FacialExpressionModel:
         runtime: "auto" (ONNX Runtime when a matching model.onnx is present, else Keras),
             "onnx" or "keras".
         threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
-        blur_sigma: override the input blur that model.json prescribes (for tuning).
 
     With ONNX Runtime, Keras (and its backend) is not even imported: the files are
     checked, and model.onnx must carry the SHA-256 of exactly these weights.
@@ -175,14 +156,11 @@ class FacialExpressionModel:
     EMOTIONS = EMOTIONS
 
     def __init__(self, json_path=DEFAULT_JSON, weights_path=DEFAULT_WEIGHTS,
-                 runtime: str = "auto", threads: int = 1, blur_sigma: float | None = None):
+                 runtime: str = "auto", threads: int = 1):
         if runtime not in ("auto", "onnx", "keras"):
             raise ValueError(f"unknown runtime {runtime!r}")
         self.json_path, self.weights_path = Path(json_path), Path(weights_path)
-        self.input_size, self.preprocessing = _check_files(self.json_path, self.weights_path)
-        if blur_sigma is None:
-            blur_sigma = self.preprocessing.get("input_blur_sigma", 0.0)
-        self.blur_sigma = float(blur_sigma)
+        self.input_size = _check_files(self.json_path, self.weights_path)
         self._keras = None
         self._session = None
         if runtime != "keras":
@@ -240,7 +218,7 @@ class FacialExpressionModel:
             raise ValueError(f"expected faces of shape (N, {size}, {size}), got {faces.shape}")
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), "float32")
-        x = blur_faces(faces, self.blur_sigma).astype("float32")[..., None]
+        x = faces.astype("float32")[..., None]
         if self._session is not None:
             return self._session.run(None, {self._input_name: x})[0]
         return np.asarray(self._keras(x, training=False))

@@ -22,12 +22,21 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/latest", help="run folder: checkpoints, logs, export")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam",
+                   help="adam, adamw (decoupled weight decay) or sgd (Nesterov momentum 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout in the dense head")
+    p.add_argument("--target-mix", type=float, default=0.0, metavar="W",
+                   help="training target = (1-W) one-hot original label + W FER+ vote "
+                        "distribution (0: original labels only; needs ferplus_votes.csv)")
+    p.add_argument("--votes", default=None,
+                   help="FER+ votes CSV (default: ferplus_votes.csv in --data)")
+    p.add_argument("--rotation", type=float, default=10.0, help="max rotation, degrees")
+    p.add_argument("--erase", type=float, default=0.0, metavar="P",
+                   help="probability of random erasing per training face")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--blur", type=float, default=3.0,
-                   help="Gaussian sigma applied to PublicTest and served faces to match the "
-                        "blurred Training images (0: off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--smoke", type=int, metavar="N", default=None,
                    help="use only N training and N PublicTest images (quick check)")
@@ -39,21 +48,30 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from ferapp.ferplus import FerPlusError
     from training import TrainConfig, train  # imports Keras: after argument errors
 
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
-        input_blur_sigma=args.blur,
+        optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
+        target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
+        erase_prob=args.erase,
     )
+    if not 0 <= args.target_mix <= 1:
+        print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
+        return 2
     try:
         fer_data.list_split(args.data, "train")  # fail fast, before Keras starts
         _, summary = train(cfg, resume=args.resume, export_dir=args.export)
-    except fer_data.DataError as exc:
+    except (fer_data.DataError, FerPlusError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
-    print(f"best PublicTest accuracy {summary['best_public_accuracy']:.4f} after "
-          f"{summary['epochs_done']} epochs; exported to {args.export or args.out}")
+    fp = summary["best_public_accuracy_ferplus"]
+    print(f"best PublicTest epoch {summary['best_epoch']} of {summary['epochs_done']}: "
+          f"accuracy {summary['best_public_accuracy']:.4f}"
+          + (f", FER+ {fp:.4f}" if fp is not None else "")
+          + f"; exported to {args.export or args.out}")
     return 0
 
 

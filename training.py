@@ -21,7 +21,8 @@ import numpy as np
 
 import fer_data
 from labels import EMOTIONS
-from model import blur_faces, export_artifacts
+from ferapp import ferplus
+from model import export_artifacts
 from network import build_model
 
 log = logging.getLogger(__name__)
@@ -38,27 +39,52 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_epochs: int = 1
+    optimizer: str = "adam"  # adam, adamw (decoupled weight decay) or sgd (Nesterov, 0.9)
+    weight_decay: float = 0.0
     label_smoothing: float = 0.0
     dropout: float = 0.3
-    # Our Training images are all blurred (about sigma 3), test and live faces are sharp:
-    # PublicTest (and, after export, every face) is blurred alike before classification.
-    input_blur_sigma: float = 3.0
+    # Training target: (1 - target_mix) * one-hot original label + target_mix * FER+ vote
+    # distribution (images FER+ does not label keep the one-hot). 0: original labels only.
+    target_mix: float = 0.0
+    votes_path: str | None = None  # default: <data_dir>/ferplus_votes.csv
     seed: int = 1337
-    # augmentation (ImageDataGenerator-equivalent ranges)
+    # augmentation: the tutorial's ImageDataGenerator ranges, plus random erasing
     rotation_deg: float = 10.0
     shift: float = 0.1
     zoom: float = 0.1
     flip: bool = True
+    erase_prob: float = 0.0  # probability of erasing one random rectangle (2-20 % of the face)
     # smoke mode: at most this many training/validation images
     limit: int | None = None
 
 
+def make_targets(y: np.ndarray, votes: np.ndarray | None, mix: float) -> np.ndarray:
+    """(N, 7) float targets: one-hot labels mixed with the FER+ vote distribution.
+
+    ``mix`` is the FER+ share (0: one-hot only, 1: FER+ only); rows without usable votes
+    keep their one-hot target.
+    """
+    onehot = np.eye(len(EMOTIONS), dtype="float32")[y]
+    if not mix or votes is None:
+        return onehot
+    dist, ok = ferplus.vote_distribution(votes)
+    out = onehot.copy()
+    out[ok] = (1 - mix) * onehot[ok] + mix * dist[ok]
+    return out
+
+
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented (flip, rotation, shift, zoom) one-hot batches from uint8 arrays."""
+    """Shuffled, augmented (flip, rotation, shift, zoom, erasing) batches from uint8 arrays.
+
+    ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets.
+    """
 
     def __init__(self, x, y, cfg: TrainConfig, augment: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.x, self.y, self.cfg, self.augment = x, y, cfg, augment
+        y = np.asarray(y)
+        if y.ndim == 1:
+            y = make_targets(y, None, 0.0)
+        self.x, self.y, self.cfg, self.augment = x, y.astype("float32"), cfg, augment
         self.rng = np.random.default_rng(cfg.seed)
         self.order = np.arange(len(x))
         self.on_epoch_end()
@@ -75,9 +101,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         faces = self.x[idx]
         if self.augment:
             faces = np.stack([self._transform(f) for f in faces])
-        x = faces[..., None].astype("float32")
-        y = keras.utils.to_categorical(self.y[idx], len(EMOTIONS))
-        return x, y
+        return faces[..., None].astype("float32"), self.y[idx]
 
     def _transform(self, face: np.ndarray) -> np.ndarray:
         c, r = self.cfg, self.rng
@@ -89,46 +113,123 @@ class AugmentedBatches(keras.utils.PyDataset):
         out = cv2.warpAffine(face, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
         if c.flip and r.random() < 0.5:
             out = out[:, ::-1]
+        if c.erase_prob and r.random() < c.erase_prob:
+            out = out.copy()
+            area = r.uniform(0.02, 0.2) * size * size
+            aspect = np.exp(r.uniform(np.log(0.3), np.log(3.3)))
+            h = int(min(size, round(np.sqrt(area * aspect))))
+            w = int(min(size, round(np.sqrt(area / aspect))))
+            top, left = r.integers(0, size - h + 1), r.integers(0, size - w + 1)
+            out[top:top + h, left:left + w] = r.integers(0, 256, (h, w), dtype=np.uint8)
         return out
 
 
-class ResumeState(keras.callbacks.Callback):
-    """Save the full model (with optimizer state) and progress after every epoch."""
+class PublicTestScores(keras.callbacks.Callback):
+    """After each epoch, score PublicTest on the original labels and the FER+ majority.
 
-    def __init__(self, out_dir: Path, best: float | None, wall_s: float = 0.0):
+    Adds ``val_loss`` and ``val_accuracy`` (original labels), ``val_accuracy_ferplus`` and
+    ``val_score`` (their mean; the checkpoint criterion when FER+ votes are present, else
+    equal to ``val_accuracy``) to the epoch logs, before the checkpoint callbacks read them.
+    """
+
+    def __init__(self, x, y, ferplus_y: np.ndarray | None, batch_size: int = 256):
         super().__init__()
-        self.out_dir, self.best, self.wall_s = out_dir, best, wall_s
+        self.x = x[..., None].astype("float32")
+        self.y, self.batch_size = y, batch_size
+        self.fp = None if ferplus_y is None else ferplus_y
+        if self.fp is not None and not (self.fp >= 0).any():
+            self.fp = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        probs = np.concatenate([
+            np.asarray(self.model(self.x[i:i + self.batch_size], training=False))
+            for i in range(0, len(self.x), self.batch_size)])
+        pred = probs.argmax(1)
+        logs["val_loss"] = float(-np.log(np.clip(probs[np.arange(len(self.y)), self.y],
+                                                 1e-7, 1)).mean())
+        logs["val_accuracy"] = float((pred == self.y).mean())
+        if self.fp is not None:
+            keep = self.fp >= 0
+            logs["val_accuracy_ferplus"] = float((pred[keep] == self.fp[keep]).mean())
+            logs["val_score"] = (logs["val_accuracy"] + logs["val_accuracy_ferplus"]) / 2
+        else:
+            logs["val_score"] = logs["val_accuracy"]
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Save the full model (with optimizer state) and progress after every epoch.
+
+    ``state.json`` keeps the epochs done, the best PublicTest score (the checkpoint
+    criterion, ``val_score``) with that epoch's logs, and the training wall time.
+    """
+
+    def __init__(self, out_dir: Path, state: dict | None = None):
+        super().__init__()
+        self.out_dir = out_dir
+        self.state = dict(state or {})
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        acc = (logs or {}).get("val_accuracy")
-        if acc is not None and (self.best is None or acc > self.best):
-            self.best = float(acc)
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        score, best = logs.get("val_score"), self.state.get("best_val_score")
+        if score is not None and (best is None or score > best):
+            self.state["best_val_score"] = score
+            self.state["best_epoch"] = epoch + 1
+            self.state["best_logs"] = logs
         tmp = self.out_dir / "last.tmp.keras"
         self.model.save(tmp)
         tmp.replace(self.out_dir / "last.keras")
         now = time.time()
-        self.wall_s, self.started = self.wall_s + now - self.started, now
-        state = {"epochs_done": epoch + 1, "best_val_accuracy": self.best, "wall_s": self.wall_s}
-        (self.out_dir / "state.json").write_text(json.dumps(state))
+        self.state["wall_s"] = self.state.get("wall_s", 0.0) + now - self.started
+        self.started = now
+        self.state["epochs_done"] = epoch + 1
+        (self.out_dir / "state.json").write_text(json.dumps(self.state, indent=1))
 
 
 def load_data(cfg: TrainConfig):
     """Training and PublicTest arrays (subsets in smoke mode)."""
     x_tr, y_tr = fer_data.load_split(cfg.data_dir, "train", limit=cfg.limit)
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
-    return (x_tr, y_tr), (blur_faces(x_va, cfg.input_blur_sigma), y_va)
+    return (x_tr, y_tr), (x_va, y_va)
+
+
+def load_votes(cfg: TrainConfig, required: bool):
+    """FER+ votes for Training and PublicTest, or (None, None) when the file is absent.
+
+    A malformed file always raises FerPlusError; a missing one only when ``required``
+    (a soft target needs it; PublicTest FER+ scores are a bonus).
+    """
+    path = Path(cfg.votes_path or ferplus.default_votes_path(cfg.data_dir))
+    if not path.exists() and not required:
+        log.info("no FER+ votes at %s: original labels only", path)
+        return None, None
+    return (fer_data.load_votes(cfg.data_dir, "train", cfg.limit, path),
+            fer_data.load_votes(cfg.data_dir, "public", cfg.limit, path))
+
+
+def make_optimizer(cfg: TrainConfig, schedule):
+    """Adam, AdamW or SGD with Nesterov momentum, on the given learning-rate schedule."""
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                    weight_decay=cfg.weight_decay or None)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw or sgd")
 
 
 def compile_model(model, cfg: TrainConfig, steps_per_epoch: int):
-    """Adam with linear warm-up then cosine decay, categorical cross-entropy, accuracy."""
+    """The optimizer with linear warm-up then cosine decay, cross-entropy, accuracy."""
     total = max(1, cfg.epochs * steps_per_epoch)
     warmup = min(cfg.warmup_epochs * steps_per_epoch, total - 1)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=total - warmup, warmup_target=cfg.learning_rate, warmup_steps=warmup
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=make_optimizer(cfg, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
@@ -140,17 +241,20 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     (x_tr, y_tr), (x_va, y_va) = load_data(cfg)
-    log.info("train %s, PublicTest %s", fer_data.class_counts(y_tr), len(y_va))
-    batches = AugmentedBatches(x_tr, y_tr, cfg)
-    val = (x_va[..., None].astype("float32"), keras.utils.to_categorical(y_va, len(EMOTIONS)))
+    v_tr, v_va = load_votes(cfg, required=cfg.target_mix > 0)
+    log.info("train %s, PublicTest %s, target: %.2f one-hot + %.2f FER+ votes",
+             fer_data.class_counts(y_tr), len(y_va), 1 - cfg.target_mix, cfg.target_mix)
+    batches = AugmentedBatches(x_tr, make_targets(y_tr, v_tr, cfg.target_mix), cfg)
+    scores = PublicTestScores(x_va, y_va,
+                              None if v_va is None else ferplus.majority_labels(v_va))
 
-    state_file, initial_epoch, best, wall = out / "state.json", 0, None, 0.0
+    state_file, initial_epoch, state = out / "state.json", 0, {}
     if resume and state_file.exists():
         state = json.loads(state_file.read_text())
-        initial_epoch, best = state["epochs_done"], state["best_val_accuracy"]
-        wall = state.get("wall_s", 0.0)
+        initial_epoch = state["epochs_done"]
         model = keras.models.load_model(out / "last.keras")
-        log.info("resuming after epoch %d (best PublicTest %.4f)", initial_epoch, best or 0)
+        log.info("resuming after epoch %d (best PublicTest score %.4f)", initial_epoch,
+                 state.get("best_val_score") or 0)
         planned = json.loads((out / "train_config.json").read_text())["epochs"]
         if planned != cfg.epochs:  # extend (or shorten) the run: a new schedule for the rest
             log.info("schedule changed from %d to %d epochs: warm restart at lr %g",
@@ -163,21 +267,21 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     cbs = [
+        scores,
         keras.callbacks.ModelCheckpoint(
             out / "best.weights.h5",
-            monitor="val_accuracy",
+            monitor="val_score",
             mode="max",
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=best,
+            initial_value_threshold=state.get("best_val_score"),
         ),
         keras.callbacks.CSVLogger(out / "log.csv", append=initial_epoch > 0),
-        ResumeState(out, best, wall),
+        ResumeState(out, state),
         *callbacks,
     ]
     hist = model.fit(
         batches,
-        validation_data=val,
         epochs=cfg.epochs,
         initial_epoch=initial_epoch,
         callbacks=cbs,
@@ -194,7 +298,12 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
     state = json.loads((out / "state.json").read_text())
     summary = {
         "config": asdict(cfg),
-        "best_public_accuracy": state["best_val_accuracy"],
+        "best_epoch": state.get("best_epoch"),
+        "best_public_score": state.get("best_val_score"),
+        "best_public_accuracy": state.get("best_logs", {}).get("val_accuracy"),
+        "best_public_accuracy_ferplus": state.get("best_logs", {}).get("val_accuracy_ferplus"),
+        "checkpoint_criterion": "PublicTest val_score: mean of the accuracy on the original "
+                                "labels and on the FER+ majority (original only without votes)",
         "epochs_done": state["epochs_done"],
         "train_wall_time_s": round(state.get("wall_s", 0.0), 1),
         "backend": keras.backend.backend(),
@@ -202,8 +311,7 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
         "hardware": f"{platform.processor() or platform.machine()}, {_cores()} cores",
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    export_artifacts(model, export_dir, training=summary,
-                     preprocessing={"input_blur_sigma": cfg.input_blur_sigma})
+    export_artifacts(model, export_dir, training=summary)
     return summary
 
 
@@ -228,7 +336,8 @@ class LivePlot(keras.callbacks.Callback):
             self.history.setdefault(k, []).append(float(v))
         fig, axes = plt.subplots(1, 2, figsize=self.figsize)
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            for key, label in ((metric, "Training"), (f"val_{metric}", "PublicTest")):
+            for key, label in ((metric, "Training"), (f"val_{metric}", "PublicTest"),
+                               (f"val_{metric}_ferplus", "PublicTest, FER+ majority")):
                 if key in self.history:
                     ax.plot(range(1, len(self.history[key]) + 1), self.history[key],
                             marker="o", label=label)

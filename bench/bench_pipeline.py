@@ -22,7 +22,7 @@ def main():
     args = p.parse_args()
     model = FacialExpressionModel(ROOT / "model.json", ROOT / "model_weights.h5")
     ours = ExpressionPipeline(model)
-    base = TutorialPipeline(model.keras_model, model.input_size, model.blur_sigma)
+    base = TutorialPipeline(model.keras_model, model.input_size)
     print(f"runtime {model.runtime}; median of {args.repeat} frames; ms per frame")
     header = (f"{'faces':>5} {'found':>5} {'decode':>7} {'detect':>7} {'classify':>8} "
               f"{'draw':>6} {'encode':>7} {'total':>7} {'fps':>6} | {'baseline':>9} "

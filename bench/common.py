@@ -62,8 +62,8 @@ class TutorialPipeline:
     """The tutorial's per-frame code: full-resolution Haar at scaleFactor 1.3 and
     Keras' model.predict once per face."""
 
-    def __init__(self, keras_model, input_size: int = 48, blur_sigma: float = 0.0):
-        self.model, self.size, self.blur_sigma = keras_model, input_size, blur_sigma
+    def __init__(self, keras_model, input_size: int = 48):
+        self.model, self.size = keras_model, input_size
         self.cascade = cv2.CascadeClassifier(
             cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
@@ -71,11 +71,9 @@ class TutorialPipeline:
         return [tuple(map(int, b)) for b in self.cascade.detectMultiScale(gray, 1.3, 5)]
 
     def classify(self, gray, boxes):
-        from model import blur_faces
-
         labels = []
         for face in crop_faces(gray, boxes, self.size):
-            x = blur_faces(face[None], self.blur_sigma)[..., None].astype("float32")
+            x = face[None, ..., None].astype("float32")
             pred = self.model.predict(x, verbose=0)
             labels.append(EMOTIONS[int(np.argmax(pred))])
         return labels

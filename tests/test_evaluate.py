@@ -22,21 +22,38 @@ def test_metrics_from_confusion():
     assert m["per_class"]["sad"]["support"] == 0 and m["per_class"]["sad"]["f1"] == 0
 
 
-def readme_accuracy(split: str) -> float:
+def readme_accuracy(split: str, labels: str) -> float:
     text = (ROOT / "README.md").read_text()
-    match = re.search(rf"^\| {split} \| [\d,]+ \| ([0-9.]+) \|", text, re.M)
-    assert match, f"README has no accuracy row for {split}"
+    match = re.search(rf"^\| {split} \| {re.escape(labels)} \| [\d,]+ \| ([0-9.]+) \|", text, re.M)
+    assert match, f"README has no accuracy row for {split}, {labels}"
     return float(match.group(1))
 
 
 @pytest.mark.slow
 def test_shipped_model_scores_what_readme_says(data_dir, tmp_path):
-    report = evaluate(ROOT, data_dir, "private", tmp_path, tta=False)
-    assert report["images"] == 3589
-    assert report["accuracy"] == pytest.approx(readme_accuracy("PrivateTest"), abs=0.005)
+    report = evaluate(ROOT, data_dir, ("public", "private"), tmp_path, tta=False)
+    private = report["splits"]["PrivateTest"]
+    assert private["images"] == 3589
+    assert private["original"]["accuracy"] == pytest.approx(
+        readme_accuracy("PrivateTest", "original"), abs=0.005)
+    assert private["ferplus"]["accuracy"] == pytest.approx(
+        readme_accuracy("PrivateTest", "FER+ majority"), abs=0.005)
+    public = report["splits"]["PublicTest"]
+    assert public["original"]["accuracy"] == pytest.approx(
+        readme_accuracy("PublicTest", "original"), abs=0.005)
+    assert public["ferplus"]["accuracy"] == pytest.approx(
+        readme_accuracy("PublicTest", "FER+ majority"), abs=0.005)
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["accuracy"] == report["accuracy"] and saved["training"] is not None
+    assert saved["splits"]["PrivateTest"]["original"] == private["original"]
+    assert saved["training"] is not None
     assert saved["split_sizes"] == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
-    assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
-    rows = (tmp_path / "confusion_matrix.csv").read_text().splitlines()
-    assert len(rows) == 8 and rows[0].startswith("true\\predicted,angry")
+    for split in ("public", "private"):
+        for labels in ("original", "ferplus"):
+            stem = tmp_path / f"confusion_{split}_{labels}"
+            assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+            rows = stem.with_suffix(".csv").read_text().splitlines()
+            assert len(rows) == 8 and rows[0].startswith("true\\predicted,angry")
+    # the FER+ confusion matrix counts only the images with a clear majority
+    assert private["ferplus"]["images"] + private["ferplus"]["left_out"] == 3589
+    assert private["ferplus"]["images"] == sum(
+        m["support"] for m in private["ferplus"]["per_class"].values())

@@ -47,6 +47,24 @@ def test_load_split_decodes_and_caches(tmp_path):
     assert (x2 == x).all() and (y2 == y).all()
 
 
+def test_rewritten_image_invalidates_the_cache(tmp_path):
+    """Images replaced under the same names (the sharp Training copy) are decoded anew."""
+    import os
+
+    import cv2
+
+    _make_tree(tmp_path / "data")
+    cache = tmp_path / "cache"
+    x, _ = fer_data.load_split(tmp_path / "data", "public", cache_dir=cache)
+    target = sorted((tmp_path / "data" / "test" / "angry").glob("PublicTest_*"))[0]
+    st = os.stat(target)
+    cv2.imwrite(str(target), np.full((48, 48), 200, np.uint8))  # same name, new pixels
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    x2, _ = fer_data.load_split(tmp_path / "data", "public", cache_dir=cache)
+    assert abs(int(x2[0].mean()) - 200) <= 2 and abs(int(x[0].mean()) - 200) > 50
+    assert len(list(cache.glob("*.npz"))) == 2  # a new key, not the stale arrays
+
+
 @pytest.mark.parametrize(
     "setup, message",
     [

@@ -69,22 +69,19 @@ def test_stale_onnx_is_not_used(tiny_model_dir, tmp_path):
                               runtime="onnx")
 
 
-def test_input_blur_from_model_json_is_applied(tmp_path):
+def test_served_faces_reach_the_network_unaltered(tmp_path):
+    """No input blur or other preprocessing outside the network: both runtimes give the
+    Keras model's own output for raw uint8 faces."""
     import keras
-
-    from model import blur_faces
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input((48, 48, 1))
     x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
-    paths = export_artifacts(model, tmp_path, preprocessing={"input_blur_sigma": 3.0})
-    assert json.loads(paths["json"].read_text())["fer_preprocessing"]["input_blur_sigma"] == 3
+    paths = export_artifacts(model, tmp_path)
+    assert "fer_preprocessing" not in json.loads(paths["json"].read_text())
     faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    expected = np.asarray(model(blur_faces(faces, 3.0)[..., None].astype("float32")))
+    expected = np.asarray(model(faces[..., None].astype("float32")))
     for runtime in ("onnx", "keras"):
         served = FacialExpressionModel(paths["json"], paths["weights"], runtime=runtime)
-        assert served.blur_sigma == 3.0
         np.testing.assert_allclose(served.predict_scores(faces), expected, atol=1e-5)
-    blurred = blur_faces(faces, 3.0)
-    assert blurred.std() < faces.std() and blurred.dtype == np.uint8

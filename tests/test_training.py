@@ -63,6 +63,60 @@ def test_train_cli_smoke_and_resume(tmp_path, data_dir):
     assert training["epochs_done"] == 2 and training["config"]["limit"] == 128
 
 
+def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
+    out = tmp_path / "run"
+    proc = run("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
+               "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "target: 0.50 one-hot + 0.50 FER+ votes" in proc.stderr
+    header = (out / "log.csv").read_text().splitlines()[0].split(",")
+    assert {"val_accuracy", "val_accuracy_ferplus", "val_score"} <= set(header)
+    training = json.loads((out / "training.json").read_text())
+    assert training["config"]["target_mix"] == 0.5
+    assert 0 <= training["best_public_accuracy_ferplus"] <= 1
+    assert "FER+" in proc.stdout
+
+
+def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
+    proc = run("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
+               "--target-mix", "0.5", "--votes", str(tmp_path / "nope.csv"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: FER+ votes file {tmp_path / 'nope.csv'} not found (see README, 'Data')")
+
+
+def test_original_labels_need_no_votes_file(tmp_path, data_dir):
+    """Training and evaluation on the original labels work without ferplus_votes.csv."""
+    import shutil
+
+    copy = tmp_path / "fer"
+    copy.mkdir()
+    for sub in ("train", "test"):
+        (copy / sub).symlink_to(data_dir / sub)
+    out = tmp_path / "run"
+    proc = run("train.py", "--data", str(copy), "--smoke", "64", "--epochs", "1",
+               "--out", str(out), "--batch-size", "32")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no FER+ votes" in proc.stderr
+    ev = run("evaluate.py", "--data", str(copy), "--model-dir", str(out), "--split", "public",
+             "--out", str(tmp_path / "eval"))
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert "no FER+ votes" in ev.stdout
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["splits"]["PublicTest"]["ferplus"] is None
+    shutil.rmtree(tmp_path / "eval")
+
+
+def test_evaluate_with_malformed_votes_is_one_line_error(tmp_path, data_dir):
+    bad = tmp_path / "votes.csv"
+    bad.write_text("split,file,neutral\nTraining,x.jpg,10\n")
+    proc = run("evaluate.py", "--votes", str(bad), "--split", "public",
+               "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"evaluate.py: error: {bad} lacks the column(s) happiness")
+
+
 def test_resume_with_more_epochs_restarts_the_schedule(tmp_path, data_dir):
     out = tmp_path / "run"
     args = ["--smoke", "128", "--out", str(out), "--batch-size", "32"]
