@@ -185,10 +185,13 @@ def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = No
     pipeline = pipeline or ExpressionPipeline(_load_model())
     rows = []
     bar = _progress(len(paths), "image") if progress else None
+    from ferapp.intake import InvalidImage, decode_image
+
     for i, p in enumerate(paths):
-        image = cv2.imread(str(p))
-        if image is None:
-            raise InputError(f"cannot decode image {p}")
+        try:  # EXIF orientation applied: boxes are those of the upright photo
+            image = decode_image(Path(p).read_bytes(), work_side=None).image
+        except (InvalidImage, OSError) as exc:
+            raise InputError(f"cannot decode image {p}: {exc}") from None
         results = pipeline.analyze(image)
         tracked = [(k, r.emotion, r.confidence) for k, r in enumerate(results)]
         for row in _rows(i, float("nan"), results, tracked):

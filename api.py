@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from pipeline import InvalidImage, decode_image, draw_results, encode_jpeg
+from ferapp.intake import InvalidImage, decode_image
+from pipeline import FaceResult, draw_results, encode_jpeg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -23,20 +24,34 @@ def _upload_bytes() -> bytes:
 
 @bp.post("/predict")
 def predict():
-    """Classify every face of an uploaded photo: JSON, or the annotated JPEG (?annotate=1)."""
+    """Classify every face of an uploaded photo: JSON, or the annotated JPEG (?annotate=1).
+
+    Boxes, width and height are those of the upright picture (EXIF orientation applied) at
+    full size. At most DECODE_SLOTS uploads are decoded and analysed at once; the others
+    wait up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
+    """
     data = _upload_bytes()
-    try:
-        image = decode_image(data)
-    except InvalidImage as exc:
-        abort(422 if data else 400, str(exc))
     fer = current_app.extensions["fer"]
-    with fer["lock"]:
-        results = fer["pipeline"].analyze(image)
-    if request.args.get("annotate", "0").lower() in ("1", "true", "yes"):
-        draw_results(image, results)
-        return Response(encode_jpeg(image, 90), mimetype="image/jpeg")
-    height, width = image.shape[:2]
-    return jsonify(faces=[r.to_dict() for r in results], width=width, height=height)
+    slots = fer["decode_slots"]
+    if not slots.acquire(timeout=current_app.config["DECODE_WAIT_S"]):
+        resp = jsonify(error="busy: too many photos are being analysed; retry in a moment")
+        resp.status_code, resp.headers["Retry-After"] = 503, "2"
+        return resp
+    try:
+        try:
+            decoded = decode_image(data)
+        except InvalidImage as exc:
+            abort(exc.status, str(exc))
+        del data
+        with fer["lock"]:
+            results = fer["pipeline"].analyze(decoded.image)
+        if request.args.get("annotate", "0").lower() in ("1", "true", "yes"):
+            draw_results(decoded.image, results)
+            return Response(encode_jpeg(decoded.image, 90), mimetype="image/jpeg")
+    finally:
+        slots.release()
+    faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]
+    return jsonify(faces=faces, width=decoded.width, height=decoded.height)
 
 
 @bp.get("/status")

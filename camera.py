@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # Point the app at another source here, with `python main.py --source ...`, or $FER_SOURCE.
 DEFAULT_SOURCE = "0"
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                    ".heic", ".heif"}
 
 
 def quiet_native_logs():
@@ -89,9 +90,12 @@ class ImageCapture(DemoCapture):
     fps = 5.0
 
     def __init__(self, path):
-        self.frame = cv2.imread(str(path))
-        if self.frame is None:
-            raise SourceError(f"cannot decode image {path}")
+        from ferapp.intake import InvalidImage, decode_image
+
+        try:  # Pillow: EXIF orientation, HEIC; a large photo is reduced for the stream
+            self.frame = decode_image(Path(path).read_bytes()).image
+        except (InvalidImage, OSError) as exc:
+            raise SourceError(f"cannot decode image {path}: {exc}") from None
 
     def read(self):
         return True, self.frame.copy()

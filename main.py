@@ -27,6 +27,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
     """Build the app around a model and a VideoCamera (real ones unless given)."""
     import api
     from camera import VideoCamera, resolve_source
+    from ferapp import security
     from pipeline import ExpressionPipeline
 
     app = Flask(__name__)
@@ -35,6 +36,8 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # upload limit: 10 MiB
         SOURCE=None,
         LOOP=True,
+        DECODE_SLOTS=decode_slots(),
+        DECODE_WAIT_S=10.0,  # an upload waits this long for a slot, then gets 503
     )
     app.config.from_prefixed_env("FER")
     if config:
@@ -53,7 +56,10 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         "camera": camera,
         "pipeline": ExpressionPipeline(model),  # the API's own detector, used under a lock
         "lock": threading.Lock(),
+        # at most this many uploads are decoded and analysed at once (bench/load_test.py)
+        "decode_slots": threading.BoundedSemaphore(app.config["DECODE_SLOTS"]),
     }
+    security.install(app)
     app.register_blueprint(api.bp)
     _register_pages(app)
     _register_errors(app)
@@ -67,6 +73,14 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         return resp
 
     return app
+
+
+def decode_slots() -> int:
+    """Concurrent upload decodes: one core stays free for the live stream."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 def _register_pages(app: Flask):
@@ -138,11 +152,16 @@ def parse_args(argv=None):
                    help="webcam index (0), video file, image, rtsp/http URL or 'demo' "
                         "(default: $FER_SOURCE, else webcam 0, else demo)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind; 0.0.0.0 exposes the camera to the network")
+                   help="address to bind; 0.0.0.0 exposes the camera to the network (and "
+                        "accepts the machine's own names in the Host header)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable); by default "
+                        "only localhost, 127.0.0.1 and [::1]")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
-    p.add_argument("--server", choices=("flask", "waitress"), default="flask",
-                   help="flask's threaded server, or waitress for production")
+    p.add_argument("--server", choices=("waitress", "flask"), default="waitress",
+                   help="waitress (production WSGI server, the default) or Flask's own "
+                        "development server")
     return p.parse_args(argv)
 
 
@@ -160,26 +179,24 @@ def main(argv=None) -> int:
         print(f"main.py: error: port {args.port} on {args.host} is in use; "
               "stop the other server or pass --port", file=sys.stderr)
         return 2
+    from ferapp.security import allowed_hosts
+
     try:
-        app = create_app({"SOURCE": args.source, "LOOP": not args.no_loop})
+        app = create_app({"SOURCE": args.source, "LOOP": not args.no_loop,
+                          "ALLOWED_HOSTS": allowed_hosts(args.host, args.allowed_host)})
     except (SourceError, ModelLoadError) as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 2
     cam = app.extensions["fer"]["camera"]
     print(f"Serving {cam.source.kind} source {cam.source.text!r} at "
           f"http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    from ferapp import server
+
     try:
         if args.server == "waitress":
-            from waitress import serve
-
-            # a slow viewer must skip frames, not queue them: waitress buffers up to 16 MB
-            # per connection by default; at ~8 frames the stream generator blocks and then
-            # resumes at the newest frame
-            serve(app, host=args.host, port=args.port, threads=48,
-                  outbuf_high_watermark=512 * 1024, outbuf_overflow=1024 * 1024)
+            server.serve_waitress(app, args.host, args.port, app.config["MAX_CONTENT_LENGTH"])
         else:
-            app.run(host=args.host, port=args.port, debug=False, threaded=True,
-                    use_reloader=False)
+            server.serve_flask(app, args.host, args.port)
     finally:
         cam.stop()
     return 0

@@ -17,10 +17,6 @@ COLORS = {
 }
 
 
-class InvalidImage(ValueError):
-    """Bytes that are not a decodable image of acceptable size."""
-
-
 @dataclass(frozen=True)
 class FaceResult:
     """One face: its box in frame pixels (x, y, w, h) and the probability of each emotion."""
@@ -142,58 +138,3 @@ def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
-
-
-MAX_PIXELS = 40_000_000  # ~ 8000 x 5000; larger declared images are refused before decoding
-MIN_SIDE = 24  # the face detector's window
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """Read (width, height) from a PNG/JPEG/GIF/BMP header without decoding pixels."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    if data[:2] == b"BM" and len(data) >= 26:
-        return (abs(int.from_bytes(data[18:22], "little", signed=True)),
-                abs(int.from_bytes(data[22:26], "little", signed=True)))
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker == 0xFF:  # fill byte before a marker
-                i += 1
-                continue
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            length = int.from_bytes(data[i + 2:i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(
-                    data[i + 5:i + 7], "big")
-            i += 2 + length
-    return None
-
-
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes to BGR, refusing empty, unknown, truncated or oversized input."""
-    if not data:
-        raise InvalidImage("the file is empty")
-    size = image_size(data)
-    if size is None:
-        raise InvalidImage("not a PNG, JPEG, GIF or BMP image")
-    w, h = size
-    if w <= 0 or h <= 0:
-        raise InvalidImage("the image declares no pixels")
-    if min(w, h) < MIN_SIDE:
-        raise InvalidImage(f"the image is too small ({w}x{h}; at least {MIN_SIDE} pixels a side)")
-    if w * h > max_pixels:
-        raise InvalidImage(f"the image is too large ({w}x{h}; at most {max_pixels} pixels)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise InvalidImage("the image is corrupt or truncated")
-    if img.shape[1] != w or img.shape[0] != h:  # the header lied about the size
-        raise InvalidImage("the image is corrupt (its size does not match its header)")
-    return img

@@ -43,7 +43,7 @@ def free_port():
 def start_server(source: Path, port: int, runtime: str = "auto"):
     env = {**os.environ, "FER_RUNTIME": runtime, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, "main.py", "--source", str(source), "--port",
-                             str(port), "--server", "waitress"], cwd=ROOT, env=env,
+                             str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -1,13 +1,23 @@
 """Load test on loopback: 16 viewers on /video_feed (joining and leaving) and a steady
 stream of uploads to /api/predict, for a bounded time; then checks that the server's
-threads return to their starting count and its memory stays within a bound.
+threads return to their starting count and its memory stays within a bound. Two more
+phases follow on the same server:
+
+* big uploads: 8 concurrent 6000x6000 JPEG uploads while one viewer watches; the server's
+  peak memory (sampled every 20 ms) and the viewer's frame rate during the burst against
+  its rate in the seconds before (same run); every answer must be 200 or 503 JSON;
+* hostile origins: every route with ``Host: attacker.example`` (421 expected) and a POST
+  from a foreign ``Origin`` (403 expected); a same-origin POST must still work.
 
     python bench/load_test.py [--seconds 60] [--viewers 16] [--max-growth-mb 32]
+                              [--big-uploads 8] [--max-peak-mb 500]
 
-Exits 1 if any request failed (5xx or a broken connection), threads leaked, or memory grew
+Exits 1 if any request failed (5xx or a broken connection), threads leaked, memory grew
 beyond --max-growth-mb (default 32 MB: per-thread allocator caches after the first
 uploads and up to 512 KB of buffered stream per viewer; a leak of one 0.9 MB decoded
-photo per upload or of queued frames would pass it within a minute).
+photo per upload or of queued frames would pass it within a minute), the big uploads
+took the server over --max-peak-mb or the stream under 90 % of its frames, or a hostile
+request was served.
 """
 
 import argparse
@@ -25,16 +35,85 @@ from camera import demo_photo
 from pipeline import encode_jpeg
 
 
-def upload(port, body, boundary):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def upload(port, body, boundary, headers=None, full=False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request("POST", "/api/predict", body=body,
-                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                              **(headers or {})})
         resp = conn.getresponse()
-        resp.read()
-        return resp.status
+        payload = resp.read()
+        return (resp.status, resp.getheader("Content-Type"), payload) if full else resp.status
     finally:
         conn.close()
+
+
+def big_uploads(port, proc, n: int) -> dict:
+    """n concurrent 6000x6000 uploads with one viewer watching: peak memory, stream rate."""
+    import concurrent.futures
+
+    import cv2
+
+    photo = cv2.resize(demo_photo(), (6000, 6000), interpolation=cv2.INTER_CUBIC)
+    boundary = uuid.uuid4().hex
+    body = multipart(encode_jpeg(photo, 90), boundary)
+    del photo
+    server = psutil.Process(proc.pid)
+    stop, viewer_stop = threading.Event(), threading.Event()
+    viewer = Viewer(port, viewer_stop)
+    viewer.start()
+    time.sleep(3)  # the stream is up
+    f0, t0 = viewer.frames, time.monotonic()
+    time.sleep(4)
+    before = (viewer.frames - f0) / (time.monotonic() - t0)
+    rss0 = server.memory_info().rss / 2**20
+    peak = [rss0]
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], server.memory_info().rss / 2**20)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    f1, t1 = viewer.frames, time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: upload(port, body, boundary, full=True), range(n)))
+    during = (viewer.frames - f1) / (time.monotonic() - t1)
+    burst_s = time.monotonic() - t1
+    stop.set()
+    viewer_stop.set()
+    sampler.join(5)
+    viewer.join(5)
+    codes = [a[0] for a in answers]
+    json_ok = all((ct or "").startswith("application/json") for _, ct, _ in answers)
+    return {"n": n, "mb_each": len(body) / 2**20, "codes": codes, "json": json_ok,
+            "rss0": rss0, "peak": peak[0], "before": before, "during": during,
+            "seconds": burst_s}
+
+
+def hostile(port, good, boundary) -> dict:
+    """Foreign Host on every route, a foreign Origin on the upload, and a same-origin one."""
+    refused, served = 0, []
+    for method, path in (("GET", "/"), ("GET", "/video_feed"), ("GET", "/api/status"),
+                         ("GET", "/healthz"), ("POST", "/api/predict"), ("GET", "/static/app.js")):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request(method, path, headers={"Host": "attacker.example"})
+            resp = conn.getresponse()
+            resp.read(1024)
+            if resp.status == 421:
+                refused += 1
+            else:
+                served.append(path)
+        finally:
+            conn.close()
+    origin = upload(port, good, boundary, {"Origin": "http://attacker.example"})
+    fetch = upload(port, good, boundary, {"Sec-Fetch-Site": "cross-site"})
+    same = upload(port, good, boundary, {"Origin": f"http://127.0.0.1:{port}",
+                                         "Sec-Fetch-Site": "same-origin"})
+    return {"host_refused": refused, "host_served": served, "origin": origin,
+            "fetch_site": fetch, "same_origin": same}
 
 
 def multipart(data: bytes, boundary: str) -> bytes:
@@ -60,6 +139,9 @@ def main():
     ap.add_argument("--viewers", type=int, default=16)
     ap.add_argument("--max-growth-mb", type=float, default=32)
     ap.add_argument("--no-uploads", action="store_true", help="viewers only")
+    ap.add_argument("--big-uploads", type=int, default=8,
+                    help="concurrent 6000x6000 uploads in the big-upload phase (0: skip)")
+    ap.add_argument("--max-peak-mb", type=float, default=500)
     args = ap.parse_args()
     port = free_port()
     proc = start_server("demo", port)
@@ -142,6 +224,8 @@ def main():
         broken = sum(1 for v in finished if v.frames == 0 and v.ended - v.began >= 2)
         counts["errors"] += broken
         threads1, rss1 = settle(proc, port)
+        big = big_uploads(port, proc, args.big_uploads) if args.big_uploads else None
+        hostile_result = hostile(port, good, boundary)
         alive = proc.poll() is None
     finally:
         proc.terminate()
@@ -163,6 +247,24 @@ def main():
           f"first third, {sum(samples[-third:]) / third:.0f} MB in the last third")
     print(f"server threads: {threads0} at start, {threads1} at end; server alive: {alive}")
     ok = counts["errors"] == 0 and threads1 == threads0 and growth < args.max_growth_mb and alive
+    if big:
+        share = big["during"] / big["before"] if big["before"] else 0.0
+        print(f"big uploads: {big['n']} concurrent 6000x6000 JPEGs ({big['mb_each']:.1f} MB "
+              f"each) in {big['seconds']:.1f} s: {big['codes'].count(200)} x 200, "
+              f"{big['codes'].count(503)} x 503 (busy), others "
+              f"{[c for c in big['codes'] if c not in (200, 503)]}; all JSON: {big['json']}")
+        print(f"  server memory {big['rss0']:.0f} MB before, peak {big['peak']:.0f} MB "
+              f"(bound {args.max_peak_mb:.0f} MB); stream {big['during']:.1f} frames/s during "
+              f"vs {big['before']:.1f} before = {share:.0%} (target >= 90%)")
+        ok = ok and big["peak"] < args.max_peak_mb and share >= 0.9 and big["json"] and \
+            set(big["codes"]) <= {200, 503} and 200 in big["codes"]
+    h = hostile_result
+    print(f"hostile: Host attacker.example refused (421) on {h['host_refused']} of 6 routes"
+          + (f", SERVED {h['host_served']}" if h["host_served"] else "")
+          + f"; upload with a foreign Origin -> {h['origin']}, with Sec-Fetch-Site cross-site "
+          f"-> {h['fetch_site']}, same-origin -> {h['same_origin']}")
+    ok = ok and not h["host_served"] and h["origin"] == 403 and h["fetch_site"] == 403 and \
+        h["same_origin"] == 200
     print("RESULT:", "PASS" if ok else "FAIL")
     raise SystemExit(0 if ok else 1)
 

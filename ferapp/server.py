@@ -1,0 +1,92 @@
+"""Serve the Flask app: waitress by default, Flask's own server on request.
+
+Both answer with ``Server: fer-app`` (no server or Python version) and every error as JSON:
+the app's own errors through Flask's handlers, and the ones a server produces before the
+app sees the request (header fields too large, body too large, bad request line) through
+``JsonErrorTask`` for waitress. Requests whose target or headers are too long are answered
+by the app (414, 431), below the server's own limits, so they are JSON too.
+"""
+
+from __future__ import annotations
+
+import json
+
+SERVER_NAME = "fer-app"
+MAX_URL = 8 * 1024  # request target (path + query), bytes
+MAX_HEADERS = 16 * 1024  # all header lines together, bytes
+SERVER_MAX_HEADERS = 64 * 1024  # waitress' own limit, above ours
+
+
+def json_error_body(status: int, message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+class LimitsMiddleware:
+    """WSGI middleware: 414 for a too-long request target, 431 for too-large headers."""
+
+    def __init__(self, app, max_url: int = MAX_URL, max_headers: int = MAX_HEADERS):
+        self.app, self.max_url, self.max_headers = app, max_url, max_headers
+
+    def __call__(self, environ, start_response):
+        target = len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
+        headers = sum(len(k) + len(str(v)) for k, v in environ.items() if k.startswith("HTTP_"))
+        if target > self.max_url:
+            return self._refuse(start_response, "414 URI Too Long",
+                                f"the request target is longer than {self.max_url} bytes")
+        if headers > self.max_headers:
+            return self._refuse(start_response, "431 Request Header Fields Too Large",
+                                f"the request headers exceed {self.max_headers} bytes")
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _refuse(start_response, status, message):
+        body = json_error_body(int(status[:3]), message)
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def serve_waitress(app, host: str, port: int, max_body: int, threads: int = 48):
+    """Run waitress until interrupted, with JSON errors and no version in headers."""
+    from waitress.channel import HTTPChannel
+    from waitress.server import create_server
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self):
+            e = self.request.error
+            body = json_error_body(e.code, f"{e.reason}: {e.body}")
+            self.status = f"{e.code} {e.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    # a slow viewer must skip frames, not queue them: waitress buffers up to 16 MB per
+    # connection by default; at ~8 frames the stream generator blocks and then resumes at
+    # the newest frame
+    server = create_server(
+        LimitsMiddleware(app), host=host, port=port, threads=threads, ident=SERVER_NAME,
+        outbuf_high_watermark=512 * 1024, outbuf_overflow=1024 * 1024,
+        max_request_header_size=SERVER_MAX_HEADERS, max_request_body_size=4 * max_body,
+        clear_untrusted_proxy_headers=True)
+    servers = [server] if hasattr(server, "channel_class") else list(server.map.values())
+    for one in servers:  # one server per listening socket
+        if hasattr(one, "channel_class"):
+            one.channel_class = JsonErrorChannel
+    server.run()
+
+
+def serve_flask(app, host: str, port: int):
+    """Flask's development server (for debugging), with the same header and limits."""
+    from werkzeug.serving import WSGIRequestHandler, run_simple
+
+    class Handler(WSGIRequestHandler):
+        def version_string(self):
+            return SERVER_NAME
+
+    run_simple(host, port, LimitsMiddleware(app), threaded=True, use_reloader=False,
+               use_debugger=False, request_handler=Handler)
