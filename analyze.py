@@ -13,7 +13,6 @@ import argparse
 import json
 import subprocess
 import sys
-from collections import deque
 from pathlib import Path
 
 import cv2
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from camera import IMAGE_EXTENSIONS, quiet_native_logs
+from ferapp.tracking import FaceTracker, iou  # noqa: F401  (iou: API)
 from labels import EMOTIONS
 from pipeline import ExpressionPipeline, draw_results
 
@@ -30,53 +30,6 @@ COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", "confide
 
 class InputError(Exception):
     """An input that does not exist or cannot be decoded."""
-
-
-def iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
-class FaceTracker:
-    """Give a face the same id across frames by greedy box overlap with recent faces."""
-
-    def __init__(self, min_iou: float = 0.3, max_gap: int = 15, smooth: int = 1):
-        self.min_iou, self.max_gap, self.smooth = min_iou, max_gap, max(1, smooth)
-        self.tracks: dict[int, dict] = {}  # id -> {"box", "seen", "history"}
-        self.next_id = 0
-
-    def update(self, frame_no: int, results) -> list[tuple[int, str, float]]:
-        """Return (face_id, label, confidence) per result; labels smoothed over the window."""
-        self.tracks = {i: t for i, t in self.tracks.items()
-                       if frame_no - t["seen"] <= self.max_gap}
-        pairs = sorted(((iou(r.box, t["box"]), k, i) for k, r in enumerate(results)
-                        for i, t in self.tracks.items()), reverse=True)
-        assigned: dict[int, int] = {}
-        used = set()
-        for overlap, k, i in pairs:
-            if overlap < self.min_iou:
-                break
-            if k not in assigned and i not in used:
-                assigned[k] = i
-                used.add(i)
-        out = []
-        for k, r in enumerate(results):
-            if k not in assigned:
-                assigned[k] = self.next_id
-                self.tracks[self.next_id] = {"history": deque(maxlen=self.smooth)}
-                self.next_id += 1
-            track = self.tracks[assigned[k]]
-            track.update(box=r.box, seen=frame_no)
-            track["history"].append([r.scores[e] for e in EMOTIONS])
-            mean = np.mean(track["history"], axis=0)
-            best = int(mean.argmax())
-            out.append((assigned[k], EMOTIONS[best], float(mean[best])))
-        return out
 
 
 class Mp4Writer:
@@ -182,7 +135,7 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
 def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = None,
                    progress: bool = True) -> pd.DataFrame:
     """Analyse photos independently (face ids per photo); write annotated copies to out_dir."""
-    pipeline = pipeline or ExpressionPipeline(_load_model())
+    pipeline = pipeline or ExpressionPipeline(_load_model(), still=True)
     rows = []
     bar = _progress(len(paths), "image") if progress else None
     from ferapp.intake import InvalidImage, decode_image
@@ -281,22 +234,29 @@ def main(argv=None) -> int:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--smooth", type=int, default=1, metavar="K",
                    help="label = most probable emotion averaged over a face's last K frames")
+    p.add_argument("--detector", choices=("centerface", "yunet", "haar"), default="centerface",
+                   help="face detector (haar needs no extra package)")
     args = p.parse_args(argv)
     if args.every < 1 or args.smooth < 1:
         p.error("--every and --smooth must be at least 1")
     quiet_native_logs()
+    from ferapp.detect import DetectorUnavailable, make_detector
     from model import ModelLoadError
 
     src = Path(args.input)
     out = Path(args.out or Path("outputs") / src.stem)
     try:
         kind, target = _inputs(src)
+        detector = make_detector(args.detector)
+        pipeline = ExpressionPipeline(_load_model(), detector, still=kind == "images")
         out.mkdir(parents=True, exist_ok=True)
         if kind == "video":
-            df = analyze_video(target, out, args.every, not args.no_video, args.smooth)
+            df = analyze_video(target, out, args.every, not args.no_video, args.smooth,
+                               pipeline=pipeline)
         else:
-            df = analyze_images(target, None if args.no_video else out / "annotated")
-    except (InputError, ModelLoadError) as exc:
+            df = analyze_images(target, None if args.no_video else out / "annotated",
+                                pipeline=pipeline)
+    except (InputError, ModelLoadError, DetectorUnavailable) as exc:
         print(f"analyze.py: error: {exc}", file=sys.stderr)
         return 2
     df.to_csv(out / "faces.csv", index=False)

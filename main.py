@@ -36,6 +36,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # upload limit: 10 MiB
         SOURCE=None,
         LOOP=True,
+        DETECTOR="centerface",
         DECODE_SLOTS=decode_slots(),
         DECODE_WAIT_S=10.0,  # an upload waits this long for a slot, then gets 503
     )
@@ -44,17 +45,24 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         app.config.update(config)
     if camera is None:
         source = resolve_source(app.config["SOURCE"])  # before the model: fail fast
+    from ferapp.detect import make_detector
+
+    detector_name = app.config["DETECTOR"]
+    api_detector = make_detector(detector_name)  # before the model: fail fast
     if model is None:
         from model import default_model
 
         model = default_model()
     if camera is None:
-        stream_pipeline = ExpressionPipeline(model)
-        camera = VideoCamera(source, stream_pipeline.annotate, loop=app.config["LOOP"])
+        from ferapp.tracking import StreamAnnotator
+
+        stream = StreamAnnotator(ExpressionPipeline(model, make_detector(detector_name)))
+        camera = VideoCamera(source, stream, loop=app.config["LOOP"])
     app.extensions["fer"] = {
         "model": model,
         "camera": camera,
-        "pipeline": ExpressionPipeline(model),  # the API's own detector, used under a lock
+        # the API's own detector, used under a lock; uploads are searched as stills
+        "pipeline": ExpressionPipeline(model, api_detector, still=True),
         "lock": threading.Lock(),
         # at most this many uploads are decoded and analysed at once (bench/load_test.py)
         "decode_slots": threading.BoundedSemaphore(app.config["DECODE_SLOTS"]),
@@ -159,6 +167,8 @@ def parse_args(argv=None):
                         "only localhost, 127.0.0.1 and [::1]")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
+    p.add_argument("--detector", choices=("centerface", "yunet", "haar"), default="centerface",
+                   help="face detector (haar needs no extra package)")
     p.add_argument("--server", choices=("waitress", "flask"), default="waitress",
                    help="waitress (production WSGI server, the default) or Flask's own "
                         "development server")
@@ -173,6 +183,7 @@ def main(argv=None) -> int:
     limit_malloc_arenas()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from camera import SourceError
+    from ferapp.detect import DetectorUnavailable
     from model import ModelLoadError
 
     if port_in_use(args.host, args.port):
@@ -183,8 +194,9 @@ def main(argv=None) -> int:
 
     try:
         app = create_app({"SOURCE": args.source, "LOOP": not args.no_loop,
+                          "DETECTOR": args.detector,
                           "ALLOWED_HOSTS": allowed_hosts(args.host, args.allowed_host)})
-    except (SourceError, ModelLoadError) as exc:
+    except (SourceError, ModelLoadError, DetectorUnavailable) as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 2
     cam = app.extensions["fer"]["camera"]

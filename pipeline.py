@@ -38,66 +38,85 @@ class FaceResult:
                 "scores": {k: round(v, 4) for k, v in self.scores.items()}}
 
 
-class FaceDetector:
-    """OpenCV's frontal-face Haar cascade, run on a downscaled copy of the frame.
+def FaceDetector(*args, **kwargs):
+    """The Haar-cascade detector (``--detector haar``); kept under its former name."""
+    from ferapp.detect import HaarDetector
 
-    Detection cost grows with pixels, so frames wider than ``detect_width`` are shrunk
-    first and the boxes mapped back; a finer ``scale_factor`` than the tutorial's 1.3 and
-    3 neighbours keep at least as many faces as it finds on the full frame, at under half
-    its cost (bench/bench_recall.py --grid).
+    return HaarDetector(*args, **kwargs)
+
+
+def crop_faces(gray: np.ndarray, faces, size: int = 48, margin: float = 1.0,
+               align: bool = True) -> np.ndarray:
+    """Cut each face out of ``gray`` as an upright size x size crop: (N, size, size) uint8.
+
+    ``faces`` are Detections (or plain (x, y, w, h) boxes). The crop is the square of side
+    ``margin`` x the box's larger side around the box centre; when the detector gave eye
+    landmarks and ``align`` is on, the crop is rotated about that centre so the eyes are
+    level (one affine warp: rotation, scale and crop together). Parts outside the frame
+    are filled by replicating the border.
     """
-
-    def __init__(self, detect_width: int = 288, scale_factor: float = 1.2,
-                 min_neighbors: int = 3, min_face: int = 24):
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
-            raise RuntimeError(f"cannot load the Haar cascade {path}")
-        self.detect_width, self.scale_factor = detect_width, scale_factor
-        self.min_neighbors, self.min_face = min_neighbors, min_face
-
-    def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Return face boxes (x, y, w, h) in the coordinates of ``gray``."""
-        h, w = gray.shape[:2]
-        scale = min(1.0, self.detect_width / w) if self.detect_width else 1.0
-        size = (round(w * scale), round(h * scale))
-        if min(size) < 24:  # smaller than the cascade's window: no face can be found
-            return []
-        small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-        min_side = max(12, round(self.min_face * scale))
-        found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(min_side, min_side))
-        boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found)]
-        return sorted(boxes, key=lambda b: (b[0], b[1]))
-
-
-def crop_faces(gray: np.ndarray, boxes, size: int = 48) -> np.ndarray:
-    """Cut each box out of ``gray`` and resize it to size x size: (N, size, size) uint8."""
-    faces = np.empty((len(boxes), size, size), np.uint8)
+    out = np.empty((len(faces), size, size), np.uint8)
     H, W = gray.shape[:2]
-    for i, (x, y, w, h) in enumerate(boxes):
-        x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-        faces[i] = cv2.resize(gray[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
-    return faces
+    for i, face in enumerate(faces):
+        box = getattr(face, "box", face)
+        eyes = getattr(face, "eyes", None) if align else None
+        x, y, w, h = box
+        cx, cy = x + w / 2, y + h / 2
+        side = max(w, h) * margin
+        angle = 0.0
+        if eyes is not None:
+            (lx, ly), (rx, ry) = eyes
+            angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+        # shrink a region around the face with area averaging first (warpAffine alone
+        # would alias a large face), then rotate + scale + crop in one warp
+        half = side * 0.75  # covers the rotated square
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(W, cx + half + 1)), int(min(H, cy + half + 1))
+        region, ox, oy, pre = gray, 0.0, 0.0, 1.0
+        if x1 - x0 >= 2 and y1 - y0 >= 2 and side > 2 * size:
+            pre = 2 * size / side
+            region = cv2.resize(gray[y0:y1, x0:x1],
+                                (max(1, round((x1 - x0) * pre)), max(1, round((y1 - y0) * pre))),
+                                interpolation=cv2.INTER_AREA)
+            ox, oy = x0, y0
+        rcx, rcy = (cx - ox) * pre, (cy - oy) * pre
+        m = cv2.getRotationMatrix2D((rcx, rcy), angle, size / (side * pre))
+        m[:, 2] += (size / 2 - rcx, size / 2 - rcy)
+        out[i] = cv2.warpAffine(region, m, (size, size), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 class ExpressionPipeline:
-    """Find every face in a BGR frame, classify all of them in one model call, draw results."""
+    """Find every face in a BGR frame, classify all of them in one model call, draw results.
 
-    def __init__(self, model, detector: FaceDetector | None = None):
+    ``still=True`` searches each image as a still photo (small faces too, ``detect_still``);
+    otherwise at the detector's live working width. ``margin`` and ``align``: see crop_faces.
+    """
+
+    def __init__(self, model, detector=None, still: bool = False, margin: float | None = None,
+                 align: bool = True):
+        from ferapp.detect import make_detector
+
         self.model = model
-        self.detector = detector or FaceDetector()
+        self.detector = detector or make_detector()
+        self.still = still
+        self.margin = margin if margin is not None else getattr(self.detector, "crop_margin", 1.0)
+        self.align = align
+
+    def detect(self, frame: np.ndarray):
+        return self.detector.detect_still(frame) if self.still else self.detector.detect(frame)
 
     def analyze(self, frame: np.ndarray) -> list[FaceResult]:
         """Return one FaceResult per detected face."""
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        boxes = self.detector.detect(gray)
-        if not boxes:
+        faces = self.detect(frame)
+        if not faces:
             return []
-        scores = self.model.predict_scores(crop_faces(gray, boxes, self.model.input_size))
-        return [FaceResult(box, {e: float(s) for e, s in zip(EMOTIONS, row)})
-                for box, row in zip(boxes, scores)]
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        crops = crop_faces(gray, faces, self.model.input_size, self.margin, self.align)
+        scores = self.model.predict_scores(crops)
+        return [FaceResult(f.box, {e: float(s) for e, s in zip(EMOTIONS, row)})
+                for f, row in zip(faces, scores)]
 
     def annotate(self, frame: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """Analyse ``frame`` and draw the results on it (in place); return both."""

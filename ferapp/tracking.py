@@ -1,0 +1,82 @@
+"""Face tracking across frames: one id per person, through short detector misses."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from labels import EMOTIONS
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+class FaceTracker:
+    """Give a face the same id across frames by greedy box overlap with recent faces."""
+
+    def __init__(self, min_iou: float = 0.3, max_gap: int = 15, smooth: int = 1):
+        self.min_iou, self.max_gap, self.smooth = min_iou, max_gap, max(1, smooth)
+        self.tracks: dict[int, dict] = {}  # id -> {"box", "seen", "history"}
+        self.next_id = 0
+
+    def update(self, frame_no: int, results) -> list[tuple[int, str, float]]:
+        """Return (face_id, label, confidence) per result; labels smoothed over the window."""
+        self.tracks = {i: t for i, t in self.tracks.items()
+                       if frame_no - t["seen"] <= self.max_gap}
+        pairs = sorted(((iou(r.box, t["box"]), k, i) for k, r in enumerate(results)
+                        for i, t in self.tracks.items()), reverse=True)
+        assigned: dict[int, int] = {}
+        used = set()
+        for overlap, k, i in pairs:
+            if overlap < self.min_iou:
+                break
+            if k not in assigned and i not in used:
+                assigned[k] = i
+                used.add(i)
+        out = []
+        for k, r in enumerate(results):
+            if k not in assigned:
+                assigned[k] = self.next_id
+                self.tracks[self.next_id] = {"history": deque(maxlen=self.smooth)}
+                self.next_id += 1
+            track = self.tracks[assigned[k]]
+            track.update(box=r.box, seen=frame_no, result=r)
+            track["history"].append([r.scores[e] for e in EMOTIONS])
+            mean = np.mean(track["history"], axis=0)
+            best = int(mean.argmax())
+            out.append((assigned[k], EMOTIONS[best], float(mean[best])))
+        return out
+
+    def held(self, frame_no: int, hold: int) -> list[tuple[int, object]]:
+        """Tracks missed in ``frame_no`` but seen within the last ``hold`` frames, with
+        their last result: a detector miss for a frame or two keeps the face on screen."""
+        return [(i, t["result"]) for i, t in sorted(self.tracks.items())
+                if 0 < frame_no - t["seen"] <= hold and "result" in t]
+
+
+class StreamAnnotator:
+    """The live stream's per-frame step: analyse, track, hold faces through short misses,
+    draw. Called by the camera thread only (not thread-safe)."""
+
+    def __init__(self, pipeline, hold: int = 2):
+        self.pipeline, self.hold = pipeline, hold
+        self.tracker = FaceTracker(max_gap=max(15, hold))
+        self.frame_no = 0
+
+    def __call__(self, frame):
+        from pipeline import draw_results
+
+        results = self.pipeline.analyze(frame)
+        self.tracker.update(self.frame_no, results)
+        results = results + [r for _, r in self.tracker.held(self.frame_no, self.hold)]
+        self.frame_no += 1
+        draw_results(frame, results)
+        return frame, results
