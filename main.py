@@ -37,6 +37,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
         SOURCE=None,
         LOOP=True,
         DETECTOR="centerface",
+        DETECT_EVERY=1,  # run the detector on every k-th stream frame (bench_pipeline.py)
         DECODE_SLOTS=decode_slots(),
         DECODE_WAIT_S=10.0,  # an upload waits this long for a slot, then gets 503
     )
@@ -56,7 +57,8 @@ def create_app(config: dict | None = None, *, model=None, camera=None) -> Flask:
     if camera is None:
         from ferapp.tracking import StreamAnnotator
 
-        stream = StreamAnnotator(ExpressionPipeline(model, make_detector(detector_name)))
+        stream = StreamAnnotator(ExpressionPipeline(model, make_detector(detector_name)),
+                                 detect_every=app.config["DETECT_EVERY"])
         camera = VideoCamera(source, stream, loop=app.config["LOOP"])
     app.extensions["fer"] = {
         "model": model,
@@ -169,6 +171,8 @@ def parse_args(argv=None):
     p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
     p.add_argument("--detector", choices=("centerface", "yunet", "haar"), default="centerface",
                    help="face detector (haar needs no extra package)")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="stream: detect faces on every K-th frame, reuse the boxes between")
     p.add_argument("--server", choices=("waitress", "flask"), default="waitress",
                    help="waitress (production WSGI server, the default) or Flask's own "
                         "development server")
@@ -194,7 +198,7 @@ def main(argv=None) -> int:
 
     try:
         app = create_app({"SOURCE": args.source, "LOOP": not args.no_loop,
-                          "DETECTOR": args.detector,
+                          "DETECTOR": args.detector, "DETECT_EVERY": max(1, args.detect_every),
                           "ALLOWED_HOSTS": allowed_hosts(args.host, args.allowed_host)})
     except (SourceError, ModelLoadError, DetectorUnavailable) as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)

@@ -107,9 +107,10 @@ class ExpressionPipeline:
     def detect(self, frame: np.ndarray):
         return self.detector.detect_still(frame) if self.still else self.detector.detect(frame)
 
-    def analyze(self, frame: np.ndarray) -> list[FaceResult]:
-        """Return one FaceResult per detected face."""
-        faces = self.detect(frame)
+    def analyze(self, frame: np.ndarray, faces=None) -> list[FaceResult]:
+        """Return one FaceResult per detected face (``faces``: reuse these detections)."""
+        faces = self.detect(frame) if faces is None else faces
+        self.last_faces = faces
         if not faces:
             return []
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)

@@ -64,17 +64,26 @@ class FaceTracker:
 
 class StreamAnnotator:
     """The live stream's per-frame step: analyse, track, hold faces through short misses,
-    draw. Called by the camera thread only (not thread-safe)."""
+    draw. Called by the camera thread only (not thread-safe).
 
-    def __init__(self, pipeline, hold: int = 2):
-        self.pipeline, self.hold = pipeline, hold
+    ``detect_every=k`` runs the detector on every k-th frame only and classifies the faces
+    at their last boxes in between (bench/bench_pipeline.py measures speed and recall).
+    """
+
+    def __init__(self, pipeline, hold: int = 2, detect_every: int = 1):
+        if detect_every < 1:
+            raise ValueError("detect_every must be at least 1")
+        self.pipeline, self.hold, self.detect_every = pipeline, hold, detect_every
         self.tracker = FaceTracker(max_gap=max(15, hold))
         self.frame_no = 0
+        self._faces = None
 
     def __call__(self, frame):
         from pipeline import draw_results
 
-        results = self.pipeline.analyze(frame)
+        reuse = self._faces if self.frame_no % self.detect_every else None
+        results = self.pipeline.analyze(frame, reuse)
+        self._faces = getattr(self.pipeline, "last_faces", None)
         self.tracker.update(self.frame_no, results)
         results = results + [r for _, r in self.tracker.held(self.frame_no, self.hold)]
         self.frame_no += 1

@@ -111,7 +111,7 @@ def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_
     browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
     message = browser.find_element(By.ID, "upload-message")
     wait_for(lambda: "Could not analyse" in message.text)
-    assert "not a PNG, JPEG" in message.text
+    assert "not an image we can read: send PNG, JPEG" in message.text
 
     # the page works under its Content-Security-Policy: nothing was blocked
     errors = [e for e in browser.get_log("browser")

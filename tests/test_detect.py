@@ -155,7 +155,7 @@ def test_stream_holds_a_face_through_short_misses():
         def __init__(self, pattern):
             self.pattern, self.n = pattern, 0
 
-        def analyze(self, frame):
+        def analyze(self, frame, faces=None):
             present = self.pattern[self.n % len(self.pattern)]
             self.n += 1
             return [_result(100)] if present else []
