@@ -91,9 +91,19 @@ def frame_ms(det, frame, n=30):
 
 def videos(det, root: Path, every: int = 2):
     rows = []
+    from ferapp.tracking import FaceTracker
+    from labels import EMOTIONS
+    from pipeline import FaceResult
+
+    people = {}
+    with open(root / "videos" / "manifest.csv") as f:
+        for r in csv.DictReader(f):
+            people[Path(r["file"]).stem] = r["people"]
     for path in sorted((root / "videos").glob("*.mp4")):
         cap = cv2.VideoCapture(str(path))
-        counts, i = [], 0
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25
+        tracker = FaceTracker(max_gap=max(1, round(fps / every)))
+        counts, ids, i = [], set(), 0
         while True:
             ok, frame = cap.read()
             if not ok:
@@ -101,12 +111,16 @@ def videos(det, root: Path, every: int = 2):
             if i % every == 0:
                 if frame.shape[1] > 640:
                     frame = cv2.resize(frame, (640, round(frame.shape[0] * 640 / frame.shape[1])))
-                counts.append(len(det.detect(frame)))
+                dets = det.detect(frame)
+                counts.append(len(dets))
+                fake = [FaceResult(d.box, {e: 1.0 / 7 for e in EMOTIONS}) for d in dets]
+                ids |= {t[0] for t in tracker.update(i // every, fake)}
             i += 1
         cap.release()
         changes = sum(1 for a, b in zip(counts, counts[1:]) if a != b)
         rows.append((path.stem, len(counts), np.mean([c > 0 for c in counts]),
-                     100 * changes / max(1, len(counts) - 1), np.median(counts)))
+                     100 * changes / max(1, len(counts) - 1), np.median(counts), len(ids),
+                     people.get(path.stem, "?")))
     return rows
 
 
@@ -126,8 +140,10 @@ def main(argv=None):
     hopper = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     frame = cv2.resize(hopper, (640, 480))
     settings = [("haar", {"width": 288}), ("haar", {"width": None}),
-                ("yunet", {"width": 320}), ("yunet", {"width": 480}), ("yunet", {"width": 640}),
-                ("centerface", {"width": 320}), ("centerface", {"width": 640})]
+                ("yunet", {"width": 320}), ("yunet", {"width": 320, "threshold": 0.7}),
+                ("yunet", {"width": 640}),
+                ("centerface", {"width": 320, "threshold": 0.5}), ("centerface", {"width": 320}),
+                ("centerface", {"width": 480}), ("centerface", {"width": 640})]
     if args.quick:
         settings = [("haar", {"width": 288}), ("yunet", {"width": 320}),
                     ("centerface", {"width": 320})]
@@ -154,19 +170,21 @@ def main(argv=None):
                     noface += len(dets)
                 by_cat[c][0] += f
                 by_cat[c][1] += t
-            label = f"{name} {kw.get('width') or 'full'}"
+            label = f"{name} {kw.get('width') or 'full'}" + (
+                f" t{kw['threshold']}" if "threshold" in kw else "")
             cells = " ".join(f"{by_cat[c][0]:>4}/{by_cat[c][1]:<4}" for c in cats)
             print(f"{label:<18} {mode:<6} {found:>4}/{total} {found / total:>5.1%} {false:>5} "
                   f"{noface:>6} {ms:>10.1f} {ms / base_ms:>6.2f}x  {cells}", flush=True)
     if not args.quick:
         print("\nvideos (every 2nd frame, 640 px wide): frames with a face, count changes "
-              "per 100 frames, median faces")
+              "per 100 frames, median faces, distinct track ids (tracker gap: 1 s)")
         for name, kw in [("haar", {"width": 288}), ("yunet", {"width": 320}),
                          ("centerface", {"width": 320})]:
             det = make_detector(name, **kw)
-            for clip, n, share, flicker, med in videos(det, root):
+            for clip, n, share, flicker, med, ids, people in videos(det, root):
                 print(f"  {name:<10} {clip:<22} {n:>4} frames  with face {share:>6.1%}  "
-                      f"changes/100 {flicker:>5.1f}  median faces {med:.0f}")
+                      f"changes/100 {flicker:>5.1f}  median faces {med:.0f}  "
+                      f"track ids {ids} (people: {people})")
     return 0
 
 

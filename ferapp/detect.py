@@ -102,7 +102,9 @@ class Detector:
     def _run(self, frame: np.ndarray, width: int | None) -> list[Detection]:
         bgr = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
         h, w = bgr.shape[:2]
-        scale = min(1.0, width / w) if width else 1.0
+        # the working width for landscape frames; a portrait image's height is capped at
+        # twice that, so a pathological strip never reaches the network at full size
+        scale = min(1.0, width / w, 2 * width / h) if width else 1.0
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         if min(size) < self.min_input:
             return []
