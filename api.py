@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ferapp.intake import InvalidImage, decode_image
@@ -26,6 +28,9 @@ def _upload_bytes() -> bytes:
 def predict():
     """Classify every face of an uploaded photo: JSON, or the annotated JPEG (?annotate=1).
 
+    ``?image=1`` adds the annotated JPEG to the JSON (base64, ``annotated_jpeg``): the page
+    gets results and picture in one request, for every format it may upload.
+
     Boxes, width and height are those of the upright picture (EXIF orientation applied) at
     full size. At most DECODE_SLOTS uploads are decoded and analysed at once; the others
     wait up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
@@ -45,13 +50,20 @@ def predict():
         del data
         with fer["lock"]:
             results = fer["pipeline"].analyze(decoded.image)
-        if request.args.get("annotate", "0").lower() in ("1", "true", "yes"):
-            draw_results(decoded.image, results)
-            return Response(encode_jpeg(decoded.image, 90), mimetype="image/jpeg")
+        annotated = None
+        if _flag("annotate") or _flag("image"):
+            annotated = encode_jpeg(draw_results(decoded.image, results), 90)
+        if _flag("annotate"):
+            return Response(annotated, mimetype="image/jpeg")
     finally:
         slots.release()
     faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]
-    return jsonify(faces=faces, width=decoded.width, height=decoded.height)
+    extra = {"annotated_jpeg": base64.b64encode(annotated).decode()} if annotated else {}
+    return jsonify(faces=faces, width=decoded.width, height=decoded.height, **extra)
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "0").lower() in ("1", "true", "yes")
 
 
 @bp.get("/status")

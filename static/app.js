@@ -41,9 +41,23 @@ function renderFaces(container, faces) {
   });
 }
 
+let serverLost = false;
+
+function reconnectStream() {
+  // after a server restart or a network drop the MJPEG connection is dead: open a new one
+  const stream = document.getElementById("stream");
+  const url = new URL(stream.src, location.href);
+  url.searchParams.set("t", Date.now());
+  stream.src = url.pathname + url.search;
+}
+
 async function pollStatus() {
   try {
     const response = await fetch("/api/status", { cache: "no-store" });
+    if (serverLost && response.ok) {
+      serverLost = false;
+      reconnectStream();
+    }
     if (response.ok) {
       const s = await response.json();
       document.getElementById("fps").textContent = s.fps.toFixed(1);
@@ -52,7 +66,8 @@ async function pollStatus() {
       renderFaces(document.getElementById("faces"), s.faces);
     }
   } catch (err) {
-    document.getElementById("state").textContent = "server unreachable";
+    serverLost = true;
+    document.getElementById("state").textContent = "server unreachable: reconnecting…";
   }
   setTimeout(pollStatus, 500);
 }
@@ -68,13 +83,12 @@ async function upload(event) {
   const body = new FormData();
   body.append("image", file);
   try {
-    const response = await fetch("/api/predict", { method: "POST", body });
+    // one request: the scores and the annotated picture (drawn by the server, so every
+    // format works, HEIC and TIFF included, and boxes match the upright photo)
+    const response = await fetch("/api/predict?image=1", { method: "POST", body });
     const result = await response.json();
     if (!response.ok) throw new Error(result.error || `HTTP ${response.status}`);
-    const annotated = await fetch("/api/predict?annotate=1", { method: "POST", body });
-    if (!annotated.ok) throw new Error(`HTTP ${annotated.status}`);
-    if (image.src) URL.revokeObjectURL(image.src);
-    image.src = URL.createObjectURL(await annotated.blob());
+    image.src = `data:image/jpeg;base64,${result.annotated_jpeg}`;
     image.hidden = false;
     message.textContent = `${result.faces.length} face(s) in ${result.width}×${result.height}`;
     renderFaces(document.getElementById("upload-faces"), result.faces);
@@ -86,5 +100,8 @@ async function upload(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("upload-form").addEventListener("submit", upload);
+  document.getElementById("stream").addEventListener("error", () => {
+    serverLost = true;  // pollStatus reopens the stream once the server answers
+  });
   pollStatus();
 });

@@ -120,3 +120,41 @@ def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_
     browser.save_screenshot(str(tmp_path / "page.png"))
     if os.environ.get("FER_SCREENSHOT"):
         browser.save_screenshot(os.environ["FER_SCREENSHOT"])
+
+
+def _start(port):
+    proc = subprocess.Popen([sys.executable, "main.py", "--source", "demo", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def test_page_recovers_after_a_server_restart(browser):
+    from selenium.webdriver.common.by import By
+
+    port = free_port()
+    proc = _start(port)
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        state = browser.find_element(By.ID, "state")
+        wait_for(lambda: state.text == "live")
+        proc.terminate()
+        proc.wait(10)
+        wait_for(lambda: "reconnecting" in state.text)
+        proc = _start(port)
+        wait_for(lambda: state.text == "live", timeout=60)
+        stream = browser.find_element(By.ID, "stream")
+        assert "t=" in stream.get_attribute("src")  # a new stream connection was opened
+        first = stream.screenshot_as_png
+        wait_for(lambda: stream.screenshot_as_png != first, timeout=15)  # frames flow again
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -16,6 +16,7 @@ from PIL import Image
 from camera import VideoCamera, parse_source
 from conftest import FakeModel, running_server
 from ferapp import intake, security
+from ferapp.detect import iou
 from main import create_app
 
 
@@ -44,14 +45,6 @@ def encode(img: Image.Image, fmt: str, **kw) -> bytes:
 def post(client, data, name="photo.jpg", headers=None, query=""):
     return client.post(f"/api/predict{query}", data={"image": (io.BytesIO(data), name)},
                        content_type="multipart/form-data", headers=headers or {})
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
 
 
 # ---------------------------------------------------------------- image intake

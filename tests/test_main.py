@@ -113,6 +113,17 @@ def test_real_model_on_real_photo(real_app, grace_hopper_path):
     assert face["emotion"] == max(face["scores"], key=face["scores"].get)
 
 
+def test_one_request_gives_scores_and_annotated_picture(real_app, grace_hopper_path):
+    import base64
+
+    resp = post_image(real_app.test_client(), grace_hopper_path.read_bytes(), query="?image=1")
+    body = resp.get_json()
+    assert resp.status_code == 200 and len(body["faces"]) == 1
+    jpeg = base64.b64decode(body["annotated_jpeg"])
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[:2] == (body["height"], body["width"])
+
+
 def test_annotated_upload_is_a_jpeg(real_app, grace_hopper_path):
     resp = post_image(real_app.test_client(), grace_hopper_path.read_bytes(),
                       query="?annotate=1")
