@@ -179,6 +179,33 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown(r: dict) -> str:
+    """The README's tables: accuracy per split and label set, and per-class recall."""
+    lines = ["| split | labels | images | accuracy | macro F1 | weakest recall |",
+             "|---|---|---|---|---|---|"]
+    for split, res in r["splits"].items():
+        for key in LABEL_SETS:
+            m = res.get(key)
+            if not m:
+                continue
+            n = res["images"] if key == "original" else m["images"]
+            weakest = min(m["per_class"].items(), key=lambda kv: kv[1]["recall"])
+            lines.append(f"| {split} | {'original' if key == 'original' else 'FER+ majority'} "
+                         f"| {n:,} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} "
+                         f"| {weakest[0]} {weakest[1]['recall']:.3f} |")
+    for split, res in r["splits"].items():
+        lines += ["", f"{split}, per class (precision / recall):", "",
+                  "| labels | " + " | ".join(EMOTIONS) + " |",
+                  "|---|" + "---|" * len(EMOTIONS)]
+        for key in LABEL_SETS:
+            m = res.get(key)
+            if m:
+                lines.append(f"| {LABEL_SETS[key]} | " + " | ".join(
+                    f"{m['per_class'][e]['precision']:.2f} / {m['per_class'][e]['recall']:.2f}"
+                    for e in EMOTIONS) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=("both", *sorted(SPLIT_NAMES)), default="both")
@@ -191,6 +218,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="outputs/eval", help="folder for the report files")
     p.add_argument("--tta", action="store_true",
                    help="average each face with its mirror image (not what the app serves)")
+    p.add_argument("--markdown", action="store_true", help="also print the README's tables")
     args = p.parse_args(argv)
     from camera import quiet_native_logs
 
@@ -208,6 +236,9 @@ def main(argv=None) -> int:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))
+    if args.markdown:
+        print()
+        print(markdown(report))
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0
 

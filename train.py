@@ -35,6 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--rotation", type=float, default=10.0, help="max rotation, degrees")
     p.add_argument("--erase", type=float, default=0.0, metavar="P",
                    help="probability of random erasing per training face")
+    p.add_argument("--min-recall", type=float, default=0.0, metavar="R",
+                   help="after training, tune a per-class output bias on PublicTest so the "
+                        "weakest class's recall is at least R (0: off)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -56,7 +59,7 @@ def main(argv=None) -> int:
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
-        erase_prob=args.erase,
+        erase_prob=args.erase, min_recall=args.min_recall,
     )
     if not 0 <= args.target_mix <= 1:
         print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)

@@ -104,3 +104,31 @@ def test_shipped_votes_file_is_valid(data_dir):
     assert len(votes) == 35712
     labels = ferplus.majority_labels(np.stack(list(votes.values())))
     assert 0.9 < (labels >= 0).mean() < 1
+
+
+def test_class_bias_lifts_the_weakest_class():
+    from training import apply_class_bias, tune_class_bias
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 700)
+    logits = rng.normal(0, 1, (700, 7))
+    logits[np.arange(700), y] += 1.5
+    logits[:, 2] -= 3.0  # class 2 (fear) is almost never predicted
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    bias, report = tune_class_bias(log_p, y, None, min_recall=0.4)
+    assert report["before"]["weakest_class"] == "fear"
+    assert report["before"]["weakest_recall"] < 0.2 <= 0.4 <= report["after"]["weakest_recall"]
+    assert bias[2] > 0
+    _, off = tune_class_bias(log_p, y, None, min_recall=0.0)
+    assert off["after"]["accuracy"] >= off["before"]["accuracy"]
+
+    import keras
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax", name="emotion")(inputs))
+    x = np.ones((1, 3), "float32")
+    before = np.asarray(model(x))
+    apply_class_bias(model, np.log(np.arange(1, 8, dtype="float32")))
+    after = np.asarray(model(x))
+    ratio = (after / before)[0]
+    np.testing.assert_allclose(ratio / ratio[0], np.arange(1, 8), rtol=1e-4)

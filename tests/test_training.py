@@ -66,7 +66,8 @@ def test_train_cli_smoke_and_resume(tmp_path, data_dir):
 def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     out = tmp_path / "run"
     proc = run("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
-               "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5")
+               "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5",
+               "--min-recall", "0.2")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "target: 0.50 one-hot + 0.50 FER+ votes" in proc.stderr
     header = (out / "log.csv").read_text().splitlines()[0].split(",")
@@ -75,6 +76,8 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     assert training["config"]["target_mix"] == 0.5
     assert 0 <= training["best_public_accuracy_ferplus"] <= 1
     assert "FER+" in proc.stdout
+    bias = training["class_bias"]  # calibrated on PublicTest after training
+    assert bias["min_recall"] == 0.2 and len(bias["bias"]) == 7
 
 
 def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
