@@ -147,7 +147,8 @@ class PublicTestScores(keras.callbacks.Callback):
         if logs is None:
             return
         probs = np.concatenate([
-            np.asarray(self.model(self.x[i:i + self.batch_size], training=False))
+            keras.ops.convert_to_numpy(
+                self.model(self.x[i:i + self.batch_size], training=False))
             for i in range(0, len(self.x), self.batch_size)])
         pred = probs.argmax(1)
         logs["val_loss"] = float(-np.log(np.clip(probs[np.arange(len(self.y)), self.y],
@@ -348,9 +349,10 @@ def calibrate(model, cfg: TrainConfig) -> dict | None:
         return None
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
     _, v_va = load_votes(cfg, required=False)
-    probs = np.concatenate([np.asarray(model(x_va[i:i + 256, ..., None].astype("float32"),
-                                             training=False))
-                            for i in range(0, len(x_va), 256)])
+    probs = np.concatenate([
+        keras.ops.convert_to_numpy(model(x_va[i:i + 256, ..., None].astype("float32"),
+                                         training=False))
+        for i in range(0, len(x_va), 256)])
     bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), y_va,
                                    None if v_va is None else ferplus.majority_labels(v_va),
                                    cfg.min_recall)
