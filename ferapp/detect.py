@@ -92,6 +92,7 @@ class Detector:
 
     name = "base"
     min_input = 24  # smallest side the network accepts
+    crop_margin = 1.0  # crop side / box side for the classifier (pipeline.crop_faces)
 
     def __init__(self, width: int | None = 320, threshold: float = 0.6, min_face: int = 12):
         self.width, self.threshold, self.min_face = width, threshold, min_face
@@ -229,6 +230,9 @@ class CenterFaceDetector(Detector):
 
     name = "centerface"
     min_input = 32
+    # crop side / box side that frames a face like FER-2013 does (bench/bench_align.py: best
+    # of 0.9-1.3 on PublicTest; CenterFace boxes run from forehead to chin)
+    crop_margin = 1.2
 
     def __init__(self, width: int | None = 320, threshold: float = 0.6, min_face: int = 12):
         super().__init__(width, threshold, min_face)

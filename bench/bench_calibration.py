@@ -1,0 +1,57 @@
+"""The class-bias trade-off: accuracy on both label sets against the weakest class's recall.
+
+    python bench/bench_calibration.py [--model-dir runs/mix30] [--floors 0,0.3,0.4]
+
+For each recall floor, the per-class output bias is chosen on PublicTest
+(training.tune_class_bias, as ``train.py --min-recall`` does) and then applied to
+PrivateTest. The model dir must hold an uncalibrated export (model.json, model_weights.h5).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import fer_data  # noqa: E402
+from ferapp import ferplus  # noqa: E402
+from labels import EMOTIONS  # noqa: E402
+from model import FacialExpressionModel  # noqa: E402
+
+
+def main(argv=None):
+    from training import tune_class_bias
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", default=str(ROOT / "runs" / "mix30"))
+    p.add_argument("--data", default=str(fer_data.default_data_dir()))
+    p.add_argument("--floors", default="0,0.3,0.35,0.4")
+    args = p.parse_args(argv)
+    d = Path(args.model_dir)
+    model = FacialExpressionModel(d / "model.json", d / "model_weights.h5")
+    splits = {}
+    for split in ("public", "private"):
+        x, y = fer_data.load_split(args.data, split)
+        fp = ferplus.majority_labels(fer_data.load_votes(args.data, split))
+        splits[split] = (np.log(np.clip(model.predict_scores(x), 1e-9, 1)), y, fp)
+    print(f"{'floor':>5} {'split':<11} {'original':>8} {'FER+':>6} {'weakest recall':>18}  "
+          "recall per class (original labels)")
+    for floor in (float(f) for f in args.floors.split(",")):
+        bias = np.zeros(7)
+        if floor:
+            bias, _ = tune_class_bias(*splits["public"], floor)
+        for split, (lp, y, fp) in splits.items():
+            pred = (lp + bias).argmax(1)
+            rec = np.array([((pred == c) & (y == c)).sum() / (y == c).sum() for c in range(7)])
+            k = fp >= 0
+            print(f"{floor:>5.2f} {split:<11} {(pred == y).mean():>8.4f} "
+                  f"{(pred[k] == fp[k]).mean():>6.4f} {EMOTIONS[rec.argmin()]:>12} "
+                  f"{rec.min():.3f}  " + " ".join(f"{e[:3]} {r:.2f}" for e, r in zip(EMOTIONS, rec)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
