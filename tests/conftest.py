@@ -155,3 +155,16 @@ def running_server(*args, env=None, ready_timeout=90):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@contextlib.contextmanager
+def demo_app(model, config=None):
+    """A test app around ``model`` with an idle demo camera (stopped afterwards)."""
+    from camera import VideoCamera, parse_source
+    from main import create_app
+
+    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
+    try:
+        yield create_app({"TESTING": True, **(config or {})}, model=model, camera=cam)
+    finally:
+        cam.stop()

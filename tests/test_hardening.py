@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import pipeline
 from ferapp import intake
 from camera import VideoCamera, parse_source
-from conftest import FakeModel, free_port
+from conftest import FakeModel, demo_app, free_port
 from main import create_app
 
 JPEG_SEED = cv2.imencode(".jpg", np.random.default_rng(0).integers(
@@ -42,10 +42,8 @@ def png_bomb(width, height):
 
 @pytest.fixture(scope="module")
 def app(shipped_model):
-    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
-    app = create_app({"TESTING": True}, model=shipped_model, camera=cam)
-    yield app
-    cam.stop()
+    with demo_app(shipped_model) as app:
+        yield app
 
 
 @st.composite

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from camera import VideoCamera, parse_source
-from conftest import FakeModel, running_server
+from conftest import FakeModel, demo_app, running_server
 from ferapp import intake, security
 from ferapp.detect import iou
 from main import create_app
@@ -22,18 +22,14 @@ from main import create_app
 
 @pytest.fixture(scope="module")
 def real_app(shipped_model):
-    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
-    app = create_app({"TESTING": True}, model=shipped_model, camera=cam)
-    yield app
-    cam.stop()
+    with demo_app(shipped_model) as app:
+        yield app
 
 
 @pytest.fixture()
 def fake_app():
-    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
-    app = create_app({"TESTING": True}, model=FakeModel(), camera=cam)
-    yield app
-    cam.stop()
+    with demo_app(FakeModel()) as app:
+        yield app
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
