@@ -110,7 +110,6 @@ class ExpressionPipeline:
     def analyze(self, frame: np.ndarray, faces=None) -> list[FaceResult]:
         """Return one FaceResult per detected face (``faces``: reuse these detections)."""
         faces = self.detect(frame) if faces is None else faces
-        self.last_faces = faces
         if not faces:
             return []
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)

@@ -174,7 +174,6 @@ class HaarDetector(Detector):
         if self.cascade.empty():
             raise DetectorUnavailable(f"cannot load the Haar cascade {path}")
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
-        self.detect_width = width  # the former attribute name
 
     def _raw(self, bgr):
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -183,10 +182,6 @@ class HaarDetector(Detector):
                                               minNeighbors=self.min_neighbors,
                                               minSize=(min(side, 24), min(side, 24)))
         return [Detection(tuple(int(v) for v in b)) for b in np.asarray(found)]
-
-    def _finish(self, dets, w, h):
-        # the cascade has no score to rank by: keep its boxes as they are
-        return super()._finish(dets, w, h)
 
 
 class YuNetDetector(Detector):

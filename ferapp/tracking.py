@@ -72,9 +72,9 @@ class StreamAnnotator:
     def __call__(self, frame):
         from pipeline import draw_results
 
-        reuse = self._faces if self.frame_no % self.detect_every else None
-        results = self.pipeline.analyze(frame, reuse)
-        self._faces = getattr(self.pipeline, "last_faces", None)
+        if self.frame_no % self.detect_every == 0 or self._faces is None:
+            self._faces = self.pipeline.detect(frame)
+        results = self.pipeline.analyze(frame, self._faces)
         self.tracker.update(self.frame_no, results)
         results = results + [r for _, r in self.tracker.held(self.frame_no, self.hold)]
         self.frame_no += 1

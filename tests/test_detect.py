@@ -155,10 +155,13 @@ def test_stream_holds_a_face_through_short_misses():
         def __init__(self, pattern):
             self.pattern, self.n = pattern, 0
 
-        def analyze(self, frame, faces=None):
+        def detect(self, frame):
             present = self.pattern[self.n % len(self.pattern)]
             self.n += 1
-            return [_result(100)] if present else []
+            return [(100, 10, 50, 50)] if present else []
+
+        def analyze(self, frame, faces=None):
+            return [_result(f[0]) for f in (self.detect(frame) if faces is None else faces)]
 
     frame = np.zeros((120, 200, 3), np.uint8)
     live = StreamAnnotator(Flaky([True, False, False, True, False, True]), hold=2)
