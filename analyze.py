@@ -1,7 +1,7 @@
 """Analyse a recorded video, a photo or a folder of photos: annotated copy, per-face CSV,
 timeline plots and a summary.
 
-    python analyze.py INPUT [--out DIR] [--every N] [--no-video] [--smooth K]
+    python analyze.py INPUT [--out DIR] [--every N] [--no-video] [--smooth SECONDS]
 
 From Python: ``analyze_video(path, ...) -> pandas.DataFrame`` (one row per face per
 analysed frame).
@@ -13,6 +13,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from camera import IMAGE_EXTENSIONS, quiet_native_logs
-from ferapp.tracking import FaceTracker, iou  # noqa: F401  (iou: API)
+from ferapp.tracking import DEFAULT_SMOOTH_S, FaceTracker, iou  # noqa: F401  (iou: API)
 from labels import EMOTIONS
 from pipeline import ExpressionPipeline, draw_results
 
@@ -68,9 +69,10 @@ class Mp4Writer:
             self.cv.release()
 
 
-def _rows(frame_no, time_s, results, tracked):
-    for r, (face_id, label, conf) in zip(results, tracked):
-        yield [frame_no, time_s, face_id, *r.box, label, round(conf, 4),
+def _rows(frame_no, time_s, results):
+    """CSV rows of one frame's results (FaceResults with face ids)."""
+    for r in results:
+        yield [frame_no, time_s, r.face_id, *r.box, r.emotion, round(r.confidence, 4),
                *(round(r.scores[e], 4) for e in EMOTIONS)]
 
 
@@ -82,11 +84,13 @@ def _progress(total, unit="frame"):
 
 
 def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
-                  smooth: int = 1, pipeline: ExpressionPipeline | None = None,
+                  smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
                   progress: bool = True) -> pd.DataFrame:
     """Analyse every ``every``-th frame of a video; return one row per face per frame.
 
     With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False).
+    Each face's scores (and so its label) are averaged over the last ``smooth`` seconds of
+    video, as in the live stream; 0 gives each frame's own scores.
     """
     if every < 1:
         raise ValueError("every must be at least 1")
@@ -101,7 +105,7 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     pipeline = pipeline or ExpressionPipeline(_load_model())
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    tracker = FaceTracker(max_gap=max(1, round(fps / every)), smooth=smooth)
+    tracker = FaceTracker(max_gap=max(1, round(fps / every)), smooth_s=smooth)
     writer = None
     if out_dir is not None and write_video:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -112,11 +116,11 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     try:
         while frame is not None:
             if frame_no % every == 0:
-                results = pipeline.analyze(frame)
-                tracked = tracker.update(frame_no // every, results)
-                rows.extend(_rows(frame_no, round(frame_no / fps, 4), results, tracked))
+                results = tracker.update(frame_no // every, pipeline.analyze(frame),
+                                         t=frame_no / fps)
+                rows.extend(_rows(frame_no, round(frame_no / fps, 4), results))
                 if writer is not None:
-                    draw_results(frame, results, [t[1] for t in tracked])
+                    draw_results(frame, results)
                     writer.write(frame)
             frame_no += 1
             if bar is not None:
@@ -145,9 +149,8 @@ def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = No
             image = decode_image(Path(p).read_bytes(), work_side=None).image
         except (InvalidImage, OSError) as exc:
             raise InputError(f"cannot decode image {p}: {exc}") from None
-        results = pipeline.analyze(image)
-        tracked = [(k, r.emotion, r.confidence) for k, r in enumerate(results)]
-        for row in _rows(i, float("nan"), results, tracked):
+        results = [replace(r, face_id=k) for k, r in enumerate(pipeline.analyze(image))]
+        for row in _rows(i, float("nan"), results):
             rows.append([*row, Path(p).name])
         if out_dir is not None:
             draw_results(image, results)
@@ -232,13 +235,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="output folder (default: outputs/<input name>)")
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
-    p.add_argument("--smooth", type=int, default=1, metavar="K",
-                   help="label = most probable emotion averaged over a face's last K frames")
+    p.add_argument("--smooth", type=float, default=DEFAULT_SMOOTH_S, metavar="SECONDS",
+                   help="average each face's scores over this many seconds of video, as the "
+                        f"live stream does (default {DEFAULT_SMOOTH_S:g}; 0: per frame)")
     p.add_argument("--detector", choices=("centerface", "yunet", "haar"), default="centerface",
                    help="face detector (haar needs no extra package)")
     args = p.parse_args(argv)
-    if args.every < 1 or args.smooth < 1:
-        p.error("--every and --smooth must be at least 1")
+    if args.every < 1 or args.smooth < 0:
+        p.error("--every must be at least 1 and --smooth at least 0")
     quiet_native_logs()
     from ferapp.detect import DetectorUnavailable, make_detector
     from model import ModelLoadError

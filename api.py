@@ -1,8 +1,11 @@
-"""JSON API: classify an uploaded photo, and the live results feed of the stream."""
+"""JSON API: classify an uploaded photo or a frame of the visitor's camera, list the
+sources, and the live results feed of each source's stream."""
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
@@ -66,13 +69,62 @@ def _flag(name: str) -> bool:
     return request.args.get(name, "0").lower() in ("1", "true", "yes")
 
 
+def camera_at(index: int):
+    """The VideoCamera of source ``index``, or a 404 that says where the list is."""
+    cams = current_app.extensions["fer"]["cameras"]
+    if not 0 <= index < len(cams):
+        abort(404, f"no source {index}: GET /api/sources lists the {len(cams)} source(s)")
+    return cams[index]
+
+
+def source_name(source) -> str:
+    """A display name that shows no directory, credentials or query of the source."""
+    if source.kind == "webcam":
+        return f"webcam {source.target}"
+    if source.kind == "url":
+        parts = urlsplit(source.text)
+        return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port
+                                                             else "")
+    if source.kind in ("file", "image"):
+        return Path(source.text).name
+    return source.text
+
+
+@bp.get("/sources")
+def sources():
+    """The sources the server was started with, by index (the page picks by index only)."""
+    cams = current_app.extensions["fer"]["cameras"]
+    return jsonify(sources=[{"index": i, "kind": c.source.kind, "name": source_name(c.source)}
+                            for i, c in enumerate(cams)])
+
+
+def _int_arg(name: str, default=None, minimum: int = 0):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer")
+    if value < minimum:
+        abort(400, f"'{name}' must be at least {minimum}")
+    return value
+
+
 @bp.get("/status")
 def status():
-    """The latest analysed frame of the stream: faces, fps, source, viewers."""
-    cam = current_app.extensions["fer"]["camera"]
+    """Source ``?source=i``'s latest analysed frame: faces, fps, viewers. With
+    ``?after=N``, also ``frames``: every analysed frame numbered after N (the last two
+    minutes at most) with its unix time and faces, for timelines and recordings."""
+    cam = camera_at(_int_arg("source", 0))
     frame = cam.latest()
+    after = _int_arg("after", None, minimum=-1)
+    extra = {}
+    if after is not None:
+        extra["frames"] = [{"frame": n, "t": round(t, 3), "faces": [r.to_dict() for r in faces]}
+                           for n, t, faces in cam.results_since(after)]
     return jsonify(
-        source=cam.source.text,
+        source=source_name(cam.source),
         kind=cam.source.kind,
         fps=round(cam.fps, 1),
         viewers=cam.viewers,
@@ -82,4 +134,53 @@ def status():
         width=frame.width if frame else None,
         height=frame.height if frame else None,
         faces=[r.to_dict() for r in frame.faces] if frame else [],
+        **extra,
     )
+
+
+FRAME_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+@bp.post("/frame")
+def frame():
+    """Analyse one frame of the visitor's camera (``?session=ID``, one per browser tab).
+
+    The body is the frame itself (image/jpeg, image/png or image/webp, at most
+    LIVE_MAX_BYTES). Faces are tracked and smoothed per session, like the stream's. A
+    session sends its next frame after this one's answer: a frame sent while the previous
+    one is analysed, or faster than LIVE_MAX_FPS, is dropped with 429. Nothing is stored.
+    """
+    from ferapp.live import LiveError
+
+    cfg = current_app.config
+    if request.mimetype not in FRAME_TYPES:
+        abort(415, "send the frame as the request body with Content-Type image/jpeg, "
+                   "image/png or image/webp")
+    limit = cfg["LIVE_MAX_BYTES"]
+    too_big = (f"a camera frame may be at most {limit // 1024} KiB: send a smaller or more "
+               "compressed image")
+    if (request.content_length or 0) > limit:
+        abort(413, too_big)
+    data = request.stream.read(limit + 1)  # bounded, also without a Content-Length
+    if len(data) > limit:
+        abort(413, too_big)
+    if not data:
+        abort(400, "the request body is empty: send one camera frame")
+
+    size = {}
+
+    def decode():
+        try:
+            image = decode_image(data, max_pixels=cfg["LIVE_MAX_PIXELS"], work_side=None).image
+        except InvalidImage as exc:
+            raise LiveError(exc.status, str(exc)) from None
+        size.update(width=image.shape[1], height=image.shape[0])
+        return image
+
+    try:
+        results, number, ms = current_app.extensions["fer"]["browser"].analyze(
+            request.args.get("session", ""), decode)
+    except LiveError as exc:
+        abort(exc.status, str(exc))
+    return jsonify(frame=number, ms=round(ms, 1), **size,
+                   faces=[r.to_dict() for r in results])

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,7 +200,7 @@ class VideoCamera:
 
     def __init__(self, source: Source, process, opener=open_capture, loop: bool = True,
                  idle_timeout: float = 5.0, reconnect_delay: float = 1.0,
-                 jpeg_quality: int = 80):
+                 jpeg_quality: int = 80, history: int = 3600):
         self.source, self.process, self.opener = source, process, opener
         self.loop, self.idle_timeout = loop, idle_timeout
         self.reconnect_delay, self.jpeg_quality = reconnect_delay, jpeg_quality
@@ -211,6 +212,9 @@ class VideoCamera:
         self._last_access = 0.0
         self._stop = threading.Event()
         self._viewers = 0
+        # the results of the last frames, for timelines and recordings: (number, unix
+        # time, faces); 3600 frames = 2 minutes at 30 frames/s
+        self._history: deque = deque(maxlen=history)
 
     # -- viewer side -------------------------------------------------------------------
     @property
@@ -224,6 +228,13 @@ class VideoCamera:
     def latest(self) -> Frame | None:
         """The newest frame, without waiting (for status polling)."""
         return self._latest
+
+    def results_since(self, after: int, limit: int = 900) -> list:
+        """(number, unix time, faces) of the analysed frames numbered after ``after``,
+        oldest first, at most ``limit`` (the newest ones)."""
+        with self._cond:
+            items = [h for h in self._history if h[0] > after]
+        return items[-limit:]
 
     def wait_frame(self, after: int = -1, timeout: float = 5.0) -> Frame | None:
         """Block until a frame newer than ``after`` exists; None on timeout or end of video."""
@@ -280,6 +291,8 @@ class VideoCamera:
         with self._cond:
             number = self._latest.number + 1 if self._latest else 1
             self._latest = Frame(number, jpeg, faces, width, height, status)
+            if status == "live":
+                self._history.append((number, time.time(), faces))
             self._cond.notify_all()
 
     def _status_frame(self, text: str, status: str):

@@ -23,6 +23,7 @@ class FaceResult:
 
     box: tuple[int, int, int, int]
     scores: dict[str, float]
+    face_id: int | None = None  # set by a FaceTracker: the same person keeps the same id
 
     @property
     def emotion(self) -> str:
@@ -33,7 +34,8 @@ class FaceResult:
         return self.scores[self.emotion]
 
     def to_dict(self) -> dict:
-        return {"box": list(self.box), "emotion": self.emotion,
+        out = {} if self.face_id is None else {"id": self.face_id}
+        return {**out, "box": list(self.box), "emotion": self.emotion,
                 "confidence": round(self.confidence, 4),
                 "scores": {k: round(v, 4) for k, v in self.scores.items()}}
 

@@ -114,7 +114,7 @@ def videos(det, root: Path, every: int = 2):
                 dets = det.detect(frame)
                 counts.append(len(dets))
                 fake = [FaceResult(d.box, {e: 1.0 / 7 for e in EMOTIONS}) for d in dets]
-                ids |= {t[0] for t in tracker.update(i // every, fake)}
+                ids |= {r.face_id for r in tracker.update(i // every, fake)}
             i += 1
         cap.release()
         changes = sum(1 for a, b in zip(counts, counts[1:]) if a != b)

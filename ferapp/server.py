@@ -1,4 +1,4 @@
-"""Serve the Flask app: waitress by default, Flask's own server on request.
+"""Serve the Flask app: waitress by default, cheroot for HTTPS, Flask's own server on request.
 
 Both answer with ``Server: fer-app`` (no server or Python version) and every error as JSON:
 the app's own errors through Flask's handlers, and the ones a server produces before the
@@ -90,3 +90,37 @@ def serve_flask(app, host: str, port: int):
 
     run_simple(host, port, LimitsMiddleware(app), threaded=True, use_reloader=False,
                use_debugger=False, request_handler=Handler)
+
+
+class TLSError(Exception):
+    """A certificate or key that cannot be used."""
+
+
+def serve_cheroot(app, host: str, port: int, cert: str, key: str, max_body: int,
+                  threads: int = 48):
+    """Run cheroot with TLS until interrupted (``--cert`` / ``--key``).
+
+    Waitress has no TLS; cheroot (CherryPy's server) is a pure-Python, threaded,
+    production WSGI server that does, in this one process, so every viewer shares the
+    camera thread and the model as with waitress (gunicorn would fork workers that each
+    open the camera, and does not run on Windows).
+    """
+    import ssl
+
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    try:
+        adapter = BuiltinSSLAdapter(cert, key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TLSError(f"cannot use the certificate {cert} with the key {key}: "
+                       f"{exc.__class__.__name__}: {exc}") from None
+    server = wsgi.Server((host, port), LimitsMiddleware(app), numthreads=threads,
+                         server_name=SERVER_NAME, request_queue_size=64)
+    server.ssl_adapter = adapter
+    server.max_request_header_size = SERVER_MAX_HEADERS
+    server.max_request_body_size = 4 * max_body
+    try:
+        server.start()
+    finally:
+        server.stop()

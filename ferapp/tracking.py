@@ -1,29 +1,45 @@
-"""Face tracking across frames: one id per person, through short detector misses."""
+"""Face tracking across frames: one id per person, through short detector misses, with
+each face's scores smoothed over a short time window (the same step for the stream, the
+browser's camera and analyze.py)."""
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
 from ferapp.detect import iou
 from labels import EMOTIONS
 
+# Seconds of scores averaged per face. Chosen with bench/bench_smoothing.py: the shortest
+# window that keeps a still face's label steady (label changes per minute) at a small lag.
+DEFAULT_SMOOTH_S = 1.0
+
 
 class FaceTracker:
-    """Give a face the same id across frames by greedy box overlap with recent faces."""
+    """Give a face the same id across frames by greedy box overlap with recent faces, and
+    average its scores over the last ``smooth_s`` seconds (0: no smoothing).
 
-    def __init__(self, min_iou: float = 0.3, max_gap: int = 15, smooth: int = 1):
-        self.min_iou, self.max_gap, self.smooth = min_iou, max_gap, max(1, smooth)
-        self.tracks: dict[int, dict] = {}  # id -> {"box", "seen", "history"}
+    ``update`` takes the frame's time in seconds; without one, frames are taken as
+    ``1 / fps`` apart.
+    """
+
+    def __init__(self, min_iou: float = 0.3, max_gap: int = 15, smooth_s: float = 0.0,
+                 fps: float = 15.0):
+        if smooth_s < 0:
+            raise ValueError("smooth_s must be at least 0")
+        self.min_iou, self.max_gap, self.smooth_s, self.fps = min_iou, max_gap, smooth_s, fps
+        self.tracks: dict[int, dict] = {}  # id -> {"box", "seen", "history", "result"}
         self.next_id = 0
 
-    def update(self, frame_no: int, results) -> list[tuple[int, str, float]]:
-        """Return (face_id, label, confidence) per result; labels smoothed over the window."""
-        self.tracks = {i: t for i, t in self.tracks.items()
-                       if frame_no - t["seen"] <= self.max_gap}
-        pairs = sorted(((iou(r.box, t["box"]), k, i) for k, r in enumerate(results)
-                        for i, t in self.tracks.items()), reverse=True)
+    def update(self, frame_no: int, results, t: float | None = None) -> list:
+        """Return one FaceResult per result, in order, with its track id and smoothed scores."""
+        t = frame_no / self.fps if t is None else t
+        self.tracks = {i: tr for i, tr in self.tracks.items()
+                       if frame_no - tr["seen"] <= self.max_gap}
+        pairs = sorted(((iou(r.box, tr["box"]), k, i) for k, r in enumerate(results)
+                        for i, tr in self.tracks.items()), reverse=True)
         assigned: dict[int, int] = {}
         used = set()
         for overlap, k, i in pairs:
@@ -36,47 +52,63 @@ class FaceTracker:
         for k, r in enumerate(results):
             if k not in assigned:
                 assigned[k] = self.next_id
-                self.tracks[self.next_id] = {"history": deque(maxlen=self.smooth)}
+                self.tracks[self.next_id] = {"history": deque()}
                 self.next_id += 1
             track = self.tracks[assigned[k]]
-            track.update(box=r.box, seen=frame_no, result=r)
-            track["history"].append([r.scores[e] for e in EMOTIONS])
-            mean = np.mean(track["history"], axis=0)
-            best = int(mean.argmax())
-            out.append((assigned[k], EMOTIONS[best], float(mean[best])))
+            history = track["history"]
+            history.append((t, [r.scores[e] for e in EMOTIONS]))
+            while history and history[0][0] < t - self.smooth_s - 1e-9:
+                history.popleft()
+            mean = np.mean([s for _, s in history], axis=0)
+            smoothed = replace(r, scores={e: float(v) for e, v in zip(EMOTIONS, mean)},
+                               face_id=assigned[k])
+            track.update(box=r.box, seen=frame_no, result=smoothed)
+            out.append(smoothed)
         return out
 
-    def held(self, frame_no: int, hold: int) -> list[tuple[int, object]]:
-        """Tracks missed in ``frame_no`` but seen within the last ``hold`` frames, with
-        their last result: a detector miss for a frame or two keeps the face on screen."""
-        return [(i, t["result"]) for i, t in sorted(self.tracks.items())
-                if 0 < frame_no - t["seen"] <= hold and "result" in t]
+    def held(self, frame_no: int, hold: int) -> list:
+        """Results of tracks missed in ``frame_no`` but seen within the last ``hold`` frames:
+        a detector miss for a frame or two keeps the face on screen."""
+        return [tr["result"] for i, tr in sorted(self.tracks.items())
+                if 0 < frame_no - tr["seen"] <= hold and "result" in tr]
 
 
 class StreamAnnotator:
-    """The live stream's per-frame step: analyse, track, hold faces through short misses,
-    draw. Called by the camera thread only (not thread-safe).
+    """The live stream's per-frame step: analyse, track and smooth, hold faces through
+    short misses, draw. Called by one thread at a time (not thread-safe).
 
     ``detect_every=k`` runs the detector on every k-th frame only and classifies the faces
     at their last boxes in between (bench/bench_pipeline.py measures speed and recall).
+    ``smooth_s``: seconds of scores averaged per face (the drawn label and the results
+    returned are the same smoothed ones).
     """
 
-    def __init__(self, pipeline, hold: int = 2, detect_every: int = 1):
+    def __init__(self, pipeline, hold: int = 2, detect_every: int = 1,
+                 smooth_s: float = DEFAULT_SMOOTH_S, clock=None):
+        import time
+
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         self.pipeline, self.hold, self.detect_every = pipeline, hold, detect_every
-        self.tracker = FaceTracker(max_gap=max(15, hold))
+        self.tracker = FaceTracker(max_gap=max(15, hold), smooth_s=smooth_s)
+        self.clock = clock or time.monotonic
         self.frame_no = 0
         self._faces = None
+
+    def track(self, frame, t: float | None = None) -> list:
+        """Analyse one frame; return its smoothed, tracked results (held faces included)."""
+        if self.frame_no % self.detect_every == 0 or self._faces is None:
+            self._faces = self.pipeline.detect(frame)
+        results = self.pipeline.analyze(frame, self._faces)
+        results = self.tracker.update(self.frame_no, results,
+                                      self.clock() if t is None else t)
+        results = results + self.tracker.held(self.frame_no, self.hold)
+        self.frame_no += 1
+        return results
 
     def __call__(self, frame):
         from pipeline import draw_results
 
-        if self.frame_no % self.detect_every == 0 or self._faces is None:
-            self._faces = self.pipeline.detect(frame)
-        results = self.pipeline.analyze(frame, self._faces)
-        self.tracker.update(self.frame_no, results)
-        results = results + [r for _, r in self.tracker.held(self.frame_no, self.hold)]
-        self.frame_no += 1
+        results = self.track(frame)
         draw_results(frame, results)
         return frame, results

@@ -123,7 +123,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args, env=None, ready_timeout=90):
+def running_server(*args, env=None, ready_timeout=90, scheme="http", ssl_context=None):
     """Start ``main.py --source demo`` with ``args`` on a free port; yield (url, process)."""
     import subprocess
     import time
@@ -134,12 +134,12 @@ def running_server(*args, env=None, ready_timeout=90):
         [sys.executable, "main.py", "--source", "demo", "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://{'localhost' if scheme == 'https' else '127.0.0.1'}:{port}"
     deadline = time.monotonic() + ready_timeout
     try:
         while True:
             try:
-                urllib.request.urlopen(url + "/healthz", timeout=2)
+                urllib.request.urlopen(url + "/healthz", timeout=2, context=ssl_context)
                 break
             except OSError:
                 if proc.poll() is not None:

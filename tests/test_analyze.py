@@ -64,14 +64,19 @@ def test_tracker_keeps_ids_and_smooths():
         scores["happy"] = happy
         return FaceResult((x, 10, 50, 50), scores)
 
-    tracker = FaceTracker(smooth=3)
+    tracker = FaceTracker(smooth_s=0.2)  # 3 frames at 10 frames/s
     ids = []
     for i, happy in enumerate([0.9, 0.9, 0.1, 0.9]):
-        out = tracker.update(i, [result(10 + 2 * i, happy), result(300, 0.1)])
-        ids.append([o[0] for o in out])
-        labels = [o[1] for o in out]
+        out = tracker.update(i, [result(10 + 2 * i, happy), result(300, 0.1)], t=i / 10)
+        ids.append([o.face_id for o in out])
+        if i == 2:
+            assert out[0].emotion == "happy"  # a single dip is smoothed away
+            assert out[0].scores["happy"] == pytest.approx((0.9 + 0.9 + 0.1) / 3)
     assert ids == [[0, 1]] * 4
-    assert labels[0] == "happy"  # a single dip is smoothed away
+    # the window is in seconds: at frame 3 (t=0.3) the frame at t=0.0 has left it
+    assert out[0].scores["happy"] == pytest.approx((0.9 + 0.1 + 0.9) / 3)
+    raw = FaceTracker(smooth_s=0).update(0, [result(10, 0.3)], t=0)
+    assert raw[0].scores["happy"] == pytest.approx(0.3)
     assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
 
 
@@ -82,7 +87,7 @@ def run(*args):
 
 @pytest.mark.slow
 def test_cli_outputs(clip, tmp_path):
-    proc = run(clip, "--out", tmp_path, "--smooth", "3")
+    proc = run(clip, "--out", tmp_path, "--smooth", "0.5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     df = pd.read_csv(tmp_path / "faces.csv")
     assert len(df) == FRAMES - len(BLANK)

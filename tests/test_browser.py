@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,38 @@ def test_server_listens_on_loopback_only(server):
     assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
 
 
+def write_y4m(path, frames, fps=15):
+    """A .y4m clip (the format Chromium's fake camera reads) from BGR frames."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
 @pytest.fixture(scope="module")
-def browser():
+def fake_camera(tmp_path_factory, grace_hopper):
+    """A webcam's view of a real face held still: the photo with sensor noise and jitter."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = np.full((480, 640, 3), 50, np.uint8)
+    face = cv2.resize(grace_hopper, (340, 400), interpolation=cv2.INTER_AREA)
+    base[40:440, 150:490] = face
+    frames = []
+    for _ in range(30):
+        m = np.float32([[1, 0, rng.uniform(-2, 2)], [0, 1, rng.uniform(-2, 2)]])
+        moved = cv2.warpAffine(base, m, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+        frames.append(np.clip(moved + rng.normal(0, 4, moved.shape), 0, 255).astype(np.uint8))
+    return write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m", frames)
+
+
+@pytest.fixture(scope="module")
+def browser(fake_camera, tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -55,10 +85,16 @@ def browser():
     opts.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1280,900"):
+                 "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                 # a camera that shows the clip above; permission granted without a prompt
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 f"--use-file-for-fake-video-capture={fake_camera}"):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.downloads = tmp_path_factory.mktemp("downloads")
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(driver.downloads)})
     yield driver
     driver.quit()
 
@@ -152,9 +188,118 @@ def test_page_recovers_after_a_server_restart(browser):
         proc = _start(port)
         wait_for(lambda: state.text == "live", timeout=60)
         stream = browser.find_element(By.ID, "stream")
-        assert "t=" in stream.get_attribute("src")  # a new stream connection was opened
         first = stream.screenshot_as_png
         wait_for(lambda: stream.screenshot_as_png != first, timeout=15)  # frames flow again
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def download(browser, link, pattern):
+    """Click a download link; return the saved file (Chromium's download folder)."""
+    before = set(browser.downloads.glob(pattern))
+    link.click()
+    return wait_for(lambda: next((p for p in set(browser.downloads.glob(pattern)) - before
+                                  if p.stat().st_size > 0), None), timeout=15)
+
+
+def record(browser, seconds=None, rows=None):
+    """Start recording, wait ``seconds`` (or until ``rows`` face rows), stop."""
+    from selenium.webdriver.common.by import By
+
+    button = browser.find_element(By.ID, "record")
+    button.click()
+    status = browser.find_element(By.ID, "record-status")
+    if rows:
+        wait_for(lambda: (m := __import__("re").search(r"(\d+) face rows", status.text))
+                 and int(m.group(1)) >= rows, timeout=60)
+    else:
+        time.sleep(seconds)
+    button.click()
+    wait_for(lambda: status.text.startswith("Recorded"))
+    links = browser.find_elements(By.CSS_SELECTOR, "#downloads a")
+    assert [a.text.split("-")[0] for a in links] == ["faces", "summary"]
+    return links
+
+
+def test_my_camera_labels_the_face_over_the_video_and_records_steady_labels(server, browser):
+    """The browser's own camera (Chromium's fake device playing a still real face): a box
+    and label over the video within seconds, bars that match, and steady labels."""
+    import json
+
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from analyze import COLUMNS
+
+    url, _ = server
+    browser.get(url + "/")
+    Select(wait_for(lambda: browser.find_element(By.ID, "source-picker"))).select_by_value(
+        "camera")
+    video = browser.find_element(By.ID, "camera")
+    wait_for(lambda: browser.execute_script("return arguments[0].videoWidth", video) == 640)
+    overlay = browser.find_element(By.ID, "overlay")
+    labels = wait_for(lambda: json.loads(overlay.get_attribute("data-faces") or "[]"),
+                      timeout=20)
+    assert len(labels) == 1 and labels[0] in COLUMNS
+    # the panel is redrawn with every answer: read it and the overlay in one go
+    panel, top, drawn_labels = browser.execute_script(
+        "const f = document.querySelector('#faces .face');"
+        "return [f.dataset.emotion, f.querySelector('.bar.top').dataset.emotion,"
+        "        JSON.parse(document.getElementById('overlay').dataset.faces)];")
+    assert panel == top  # the panel's label is its top bar
+    assert drawn_labels == [top]  # and the label drawn over the video
+    # the overlay holds a drawn box: some pixels of the canvas are not transparent
+    drawn = browser.execute_script(
+        "const c = arguments[0]; const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;", overlay)
+    assert drawn > 500
+    assert float(browser.find_element(By.ID, "rtt").text) > 0
+    wait_for(lambda: float(browser.find_element(By.ID, "fps").text.replace("–", "0")) > 0)
+    assert browser.find_elements(By.CSS_SELECTOR, "#timelines figure canvas")
+
+    # record 60 answered frames of the still face: a CSV with analyze.py's columns, and
+    # at most 2 label changes (the smoothing keeps a still face's label steady)
+    faces_link, summary_link = record(browser, rows=60)
+    df = pd.read_csv(download(browser, faces_link, "faces-*.csv"))
+    assert list(df.columns) == COLUMNS and len(df) >= 60
+    assert df["face_id"].nunique() == 1
+    changes = int((df["emotion"] != df["emotion"].shift()).sum()) - 1
+    assert changes <= 2, df["emotion"].tolist()
+    summary = pd.read_csv(download(browser, summary_link, "summary-*.csv"))
+    shares = summary.filter(like="share_").sum(axis=1)
+    assert len(summary) == 1 and abs(float(shares.iloc[0]) - 1) < 0.01
+
+
+def test_switch_sources_and_record_a_server_source(browser, grace_hopper_path):
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from analyze import COLUMNS
+
+    with running_server("--source", str(grace_hopper_path)) as (url, _):
+        browser.get(url + "/")
+        picker = Select(browser.find_element(By.ID, "source-picker"))
+        wait_for(lambda: len(picker.options) == 3)
+        assert [o.text for o in picker.options] == [
+            "demo (demo)", "grace_hopper.jpg (image)", "My camera"]
+        stream = browser.find_element(By.ID, "stream")
+        natural = "return arguments[0].naturalWidth"
+        wait_for(lambda: browser.execute_script(natural, stream) == 640)  # the demo
+        picker.select_by_value("1")
+        wait_for(lambda: browser.execute_script(natural, stream) == 512)  # the photo
+        wait_for(lambda: browser.find_element(By.ID, "source").text == "grace_hopper.jpg")
+        assert browser.current_url.endswith("#source-1")
+        faces_link, summary_link = record(browser, seconds=5)
+        df = pd.read_csv(download(browser, faces_link, "faces-*.csv"))
+        assert list(df.columns) == COLUMNS
+        assert len(df) >= 10 and df["face_id"].notna().all()  # ~5 frames/s for 5 s
+        assert df["time_s"].max() >= 3
+        summary = pd.read_csv(download(browser, summary_link, "summary-*.csv"))
+        assert len(summary) == df["face_id"].nunique()
+        # back to the demo: its frames flow again
+        picker.select_by_value("0")
+        wait_for(lambda: browser.execute_script(natural, stream) == 640)

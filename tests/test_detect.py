@@ -146,7 +146,7 @@ def test_tracker_keeps_one_id_through_a_two_frame_gap():
     ids = []
     for frame, present in enumerate([True, True, False, False, True, True]):
         out = tracker.update(frame, [_result(100 + frame)] if present else [])
-        ids += [i for i, _, _ in out]
+        ids += [r.face_id for r in out]
     assert set(ids) == {0} and len(ids) == 4
 
 

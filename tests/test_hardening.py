@@ -206,8 +206,9 @@ def test_200_viewer_cycles_leave_nothing_behind(shipped_model):
 # -- security defaults --------------------------------------------------------------------
 def test_no_route_takes_a_path_or_source_from_the_client(app):
     rules = sorted(str(r) for r in app.url_map.iter_rules())
-    assert rules == ["/", "/api/predict", "/api/status", "/healthz",
-                     "/static/<path:filename>", "/video_feed"]
+    assert rules == ["/", "/api/frame", "/api/predict", "/api/sources", "/api/status",
+                     "/healthz", "/static/<path:filename>", "/video_feed",
+                     "/video_feed/<int:index>"]  # sources are picked by index only
     client = app.test_client()
     before = client.get("/api/status").get_json()["source"]
     client.get("/video_feed?source=/etc/passwd").close()

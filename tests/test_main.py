@@ -46,7 +46,8 @@ def post_image(client, data, name="photo.jpg", query=""):
 def test_index_page_and_security_headers(fake_app):
     resp = fake_app.test_client().get("/")
     assert resp.status_code == 200
-    assert b'src="/video_feed"' in resp.data and b"upload-form" in resp.data
+    assert b'id="stream"' in resp.data and b"source-picker" in resp.data
+    assert b"upload-form" in resp.data and b"record" in resp.data
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert b"http://" not in resp.data and b"https://" not in resp.data  # no CDN
