@@ -1,7 +1,9 @@
 """Analyse a recorded video, a photo or a folder of photos: annotated copy, per-face CSV,
-timeline plots and a summary.
+timeline plots and a summary; or many recordings at once, on this machine or a Ray cluster.
 
     python analyze.py INPUT [--out DIR] [--every N] [--no-video] [--smooth SECONDS]
+    python analyze.py DIR_OR_GLOB_OR_LIST... --out DIR [--engine local|ray]
+                      [--address ray://host:10001|auto] [--workers N] [--force]
 
 From Python: ``analyze_video(path, ...) -> pandas.DataFrame`` (one row per face per
 analysed frame).
@@ -220,7 +222,7 @@ def _inputs(path: Path):
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not images:
-            raise InputError(f"folder {path} holds no images")
+            raise InputError(f"folder {path} holds no images or videos")
         return "images", images
     if not path.exists():
         raise InputError(f"{path} does not exist")
@@ -229,9 +231,57 @@ def _inputs(path: Path):
     return "video", path
 
 
+def _is_batch(inputs: list[str], engine: str | None) -> bool:
+    """Many recordings: several inputs, a glob, a list file, a folder holding videos, or an
+    explicit --engine. One video, one image or a folder of images: the single mode."""
+    from ferapp.batch import VIDEO_EXTENSIONS
+
+    if engine or len(inputs) > 1:
+        return True
+    spec = inputs[0]
+    if any(ch in spec for ch in "*?["):
+        return True
+    path = Path(spec)
+    if path.is_file() and path.suffix.lower() in (".txt", ".lst"):
+        return True
+    return path.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS
+                                 for f in path.rglob("*") if f.is_file())
+
+
+def main_batch(args) -> int:
+    """Many recordings -> per-recording outputs, one Parquet dataset, summary and failures."""
+    from ferapp import batch
+
+    if args.out is None:
+        print("analyze.py: error: give --out DIR for many recordings", file=sys.stderr)
+        return 2
+    opts = batch.Options(every=args.every, write_video=not args.no_video, smooth=args.smooth,
+                         detector=args.detector)
+    try:
+        report = batch.run(args.input, args.out, engine=args.engine or "local",
+                           address=args.address, workers=args.workers, force=args.force,
+                           retry_failed=args.retry_failed, opts=opts)
+    except batch.BatchError as exc:
+        print(f"analyze.py: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    failed = report.failed_before + report.failed
+    print(f"{len(report.done)} analysed, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed"
+          + (f", {len(report.failed_before)} failed before (--retry-failed)"
+             if report.failed_before else "")
+          + f" -> {out}/summary.csv, {out}/faces.parquet"
+          + (f", {out}/failures.csv" if failed else ""))
+    for f in report.failed:
+        print(f"  failed: {f['path']}: {f['error']}")
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("input", help="a video file, an image, or a folder of images")
+    p.add_argument("input", nargs="+",
+                   help="a video file, an image, or a folder of images; or many recordings: "
+                        "folders of videos, globs ('data/**/*.mp4'), .txt lists of paths")
     p.add_argument("--out", default=None, help="output folder (default: outputs/<input name>)")
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
@@ -240,10 +290,27 @@ def main(argv=None) -> int:
                         f"live stream does (default {DEFAULT_SMOOTH_S:g}; 0: per frame)")
     p.add_argument("--detector", choices=("centerface", "yunet", "haar"), default="centerface",
                    help="face detector (haar needs no extra package)")
+    p.add_argument("--engine", choices=("local", "ray"), default=None,
+                   help="many recordings: a process pool on this machine (local, the "
+                        "default) or a Ray cluster (ray)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster: ray://HOST:10001, HOST:6379 or 'auto' (a cluster "
+                        "started with 'ray start'); default: a local Ray")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel recordings (default: the cores; Ray: of a local cluster)")
+    p.add_argument("--force", action="store_true", help="redo recordings already done")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="try again the recordings that failed before (a changed file is "
+                        "always tried again)")
     args = p.parse_args(argv)
     if args.every < 1 or args.smooth < 0:
         p.error("--every must be at least 1 and --smooth at least 0")
+    if args.workers is not None and args.workers < 1:
+        p.error("--workers must be at least 1")
     quiet_native_logs()
+    if _is_batch(args.input, args.engine):
+        return main_batch(args)
+    args.input = args.input[0]
     from ferapp.detect import DetectorUnavailable, make_detector
     from model import ModelLoadError
 

@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 setup_python() {  # $1: app or dev; reinstalls only when a requirements file changed
   local stamp=".venv/.installed-$1"
   if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt requirements-dev.txt ] \
-     && [ "$stamp" -nt requirements-nodeps.txt ]; then
+     && [ "$stamp" -nt requirements-nodeps.txt ] && [ "$stamp" -nt requirements-ray.txt ]; then
     return
   fi
   [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -17,7 +17,7 @@ setup_python() {  # $1: app or dev; reinstalls only when a requirements file cha
   .venv/bin/python -m pip install -q -r requirements.txt
   .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   if [ "$1" = dev ]; then
-    .venv/bin/python -m pip install -q -r requirements-dev.txt
+    .venv/bin/python -m pip install -q -r requirements-dev.txt -r requirements-ray.txt
     .venv/bin/python -m pip install -q --no-deps tf2onnx==1.17.0
   fi
   touch "$stamp"
