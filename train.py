@@ -41,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--distribute", action="store_true",
+                   help="data parallel over all devices of the JAX backend (KERAS_BACKEND="
+                        "jax): --batch-size per device, learning rate x devices")
     p.add_argument("--smoke", type=int, metavar="N", default=None,
                    help="use only N training and N PublicTest images (quick check)")
     p.add_argument("--export", default=None,
@@ -52,14 +55,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from ferapp.ferplus import FerPlusError
-    from training import TrainConfig, train  # imports Keras: after argument errors
+    from training import DistributeError, TrainConfig, train  # imports Keras: after arg errors
 
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
-        erase_prob=args.erase, min_recall=args.min_recall,
+        erase_prob=args.erase, min_recall=args.min_recall, distribute=args.distribute,
     )
     if not 0 <= args.target_mix <= 1:
         print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
     try:
         fer_data.list_split(args.data, "train")  # fail fast, before Keras starts
         _, summary = train(cfg, resume=args.resume, export_dir=args.export)
-    except (fer_data.DataError, FerPlusError) as exc:
+    except (fer_data.DataError, FerPlusError, DistributeError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
     fp = summary["best_public_accuracy_ferplus"]

@@ -59,6 +59,32 @@ class TrainConfig:
     min_recall: float = 0.0
     # smoke mode: at most this many training/validation images
     limit: int | None = None
+    # data parallel over every device of the JAX backend (Keras distribution API):
+    # batch_size is per device, the learning rate scales linearly with the device count
+    distribute: bool = False
+
+
+class DistributeError(RuntimeError):
+    """--distribute on a backend or machine where it cannot run."""
+
+
+def setup_data_parallel() -> int:
+    """Replicate the model on every device and split each batch between them; return the
+    device count. Multi-host: call ``keras.distribution.initialize()`` first (see README)."""
+    if keras.backend.backend() != "jax":
+        raise DistributeError("--distribute needs the JAX backend: run with KERAS_BACKEND=jax "
+                              "(pip install jax)")
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    log.info("data parallel over %d device(s): %s", len(devices), ", ".join(devices))
+    return len(devices)
+
+
+def scaled_for_devices(cfg: "TrainConfig", devices: int) -> "TrainConfig":
+    """The run's effective settings on ``devices`` devices: global batch = per-device batch x
+    devices, learning rate x devices (the linear scaling rule, with the same warm-up)."""
+    return replace(cfg, batch_size=cfg.batch_size * devices,
+                   learning_rate=cfg.learning_rate * devices)
 
 
 def make_targets(y: np.ndarray, votes: np.ndarray | None, mix: float) -> np.ndarray:
@@ -82,8 +108,10 @@ class AugmentedBatches(keras.utils.PyDataset):
     ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets.
     """
 
-    def __init__(self, x, y, cfg: TrainConfig, augment: bool = True, **kwargs):
+    def __init__(self, x, y, cfg: TrainConfig, augment: bool = True,
+                 drop_remainder: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.drop_remainder = drop_remainder  # data parallel: every batch splits evenly
         y = np.asarray(y)
         if y.ndim == 1:
             y = make_targets(y, None, 0.0)
@@ -93,6 +121,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.on_epoch_end()
 
     def __len__(self):
+        if self.drop_remainder:
+            return max(1, len(self.x) // self.cfg.batch_size)
         return math.ceil(len(self.x) / self.cfg.batch_size)
 
     def on_epoch_end(self):
@@ -243,12 +273,15 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     """Fit, keep the best PublicTest checkpoint, export it; return (history dict, summary)."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    devices = setup_data_parallel() if cfg.distribute else 1
+    user_cfg, cfg = cfg, scaled_for_devices(cfg, devices)
     keras.utils.set_random_seed(cfg.seed)
     (x_tr, y_tr), (x_va, y_va) = load_data(cfg)
     v_tr, v_va = load_votes(cfg, required=cfg.target_mix > 0)
     log.info("train %s, PublicTest %s, target: %.2f one-hot + %.2f FER+ votes",
              fer_data.class_counts(y_tr), len(y_va), 1 - cfg.target_mix, cfg.target_mix)
-    batches = AugmentedBatches(x_tr, make_targets(y_tr, v_tr, cfg.target_mix), cfg)
+    batches = AugmentedBatches(x_tr, make_targets(y_tr, v_tr, cfg.target_mix), cfg,
+                               drop_remainder=cfg.distribute)
     scores = PublicTestScores(x_va, y_va,
                               None if v_va is None else ferplus.majority_labels(v_va))
 
@@ -268,7 +301,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     else:
         model = build_model(cfg.arch, dropout=cfg.dropout)
         compile_model(model, cfg, len(batches))
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
 
     cbs = [
         scores,
@@ -291,7 +324,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
         callbacks=cbs,
         verbose=verbose,
     )
-    summary = finish(cfg, out, export_dir or out)
+    summary = finish(user_cfg, out, export_dir or out,
+                     extra={"devices": devices, "global_batch_size": cfg.batch_size,
+                            "effective_learning_rate": cfg.learning_rate})
     return hist.history, summary
 
 
@@ -362,7 +397,7 @@ def calibrate(model, cfg: TrainConfig) -> dict | None:
     return report
 
 
-def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
+def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = None) -> dict:
     """Load the best checkpoint into a clean model, calibrate it (cfg.min_recall) and export
     model.json + model_weights.h5 (+ model.onnx, training.json)."""
     model = build_model(cfg.arch, dropout=cfg.dropout)
@@ -384,6 +419,7 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path) -> dict:
         "keras": keras.__version__,
         "hardware": f"{platform.processor() or platform.machine()}, {_cores()} cores",
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     export_artifacts(model, export_dir, training=summary)
     return summary
