@@ -70,10 +70,16 @@ class DistributeError(RuntimeError):
 
 def setup_data_parallel() -> int:
     """Replicate the model on every device and split each batch between them; return the
-    device count. Multi-host: call ``keras.distribution.initialize()`` first (see README)."""
+    device count. Several machines: with KERAS_DISTRIBUTION_JOB_ADDRESSES,
+    KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID set, the processes
+    first join one job (``keras.distribution.initialize``) and see all its devices."""
+    import os
+
     if keras.backend.backend() != "jax":
         raise DistributeError("--distribute needs the JAX backend: run with KERAS_BACKEND=jax "
                               "(pip install jax)")
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        keras.distribution.initialize()
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     log.info("data parallel over %d device(s): %s", len(devices), ", ".join(devices))

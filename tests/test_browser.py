@@ -303,3 +303,35 @@ def test_switch_sources_and_record_a_server_source(browser, grace_hopper_path):
         # back to the demo: its frames flow again
         picker.select_by_value("0")
         wait_for(lambda: browser.execute_script(natural, stream) == 640)
+
+
+def test_no_camera_or_denied_permission_is_said_in_the_page(server):
+    """A browser with no camera and no permission: a clear message, no stuck page."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--deny-permission-prompts"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        url, _ = server
+        driver.get(url + "/")
+        Select(wait_for(lambda: driver.find_element(By.ID, "source-picker"))).select_by_value(
+            "camera")
+        message = driver.find_element(By.ID, "camera-message")
+        wait_for(lambda: message.is_displayed() and message.text)
+        assert ("Camera permission was denied" in message.text
+                or "No camera was found" in message.text), message.text
+        assert driver.find_element(By.ID, "state").text == "no camera"
+        # and the server's sources still work from the same page
+        Select(driver.find_element(By.ID, "source-picker")).select_by_value("0")
+        stream = driver.find_element(By.ID, "stream")
+        wait_for(lambda: driver.execute_script("return arguments[0].naturalWidth", stream))
+        assert not message.is_displayed()
+    finally:
+        driver.quit()
