@@ -4,12 +4,14 @@ sources, and the live results feed of each source's stream."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ferapp.intake import InvalidImage, decode_image
+from ferapp.onnxrt import release_free_memory
 from pipeline import FaceResult, draw_results, encode_jpeg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -45,21 +47,29 @@ def predict():
         resp = jsonify(error="busy: too many photos are being analysed; retry in a moment")
         resp.status_code, resp.headers["Retry-After"] = 503, "2"
         return resp
-    try:
-        try:
-            decoded = decode_image(data)
-        except InvalidImage as exc:
-            abort(exc.status, str(exc))
-        del data
+    draw = _flag("annotate") or _flag("image")
+
+    def work():
+        decoded = decode_image(data)
         with fer["lock"]:
             results = fer["pipeline"].analyze(decoded.image)
-        annotated = None
-        if _flag("annotate") or _flag("image"):
-            annotated = encode_jpeg(draw_results(decoded.image, results), 90)
-        if _flag("annotate"):
-            return Response(annotated, mimetype="image/jpeg")
+        annotated = encode_jpeg(draw_results(decoded.image, results), 90) if draw else None
+        meta = replace(decoded, image=None)  # the pixels are not needed any more
+        del decoded
+        release_free_memory()
+        return meta, results, annotated
+
+    try:
+        # on the DECODE_SLOTS upload threads, not on any of the server's 48: only they
+        # ever hold decoder and runtime buffers
+        decoded, results, annotated = fer["workers"].submit(work).result()
+    except InvalidImage as exc:
+        abort(exc.status, str(exc))
     finally:
         slots.release()
+    del data
+    if _flag("annotate"):
+        return Response(annotated, mimetype="image/jpeg")
     faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]
     extra = {"annotated_jpeg": base64.b64encode(annotated).decode()} if annotated else {}
     return jsonify(faces=faces, width=decoded.width, height=decoded.height, **extra)

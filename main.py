@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, Response, jsonify, render_template
 from werkzeug.exceptions import HTTPException
@@ -96,8 +97,10 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
         # the API's own detector, used under a lock; uploads are searched as stills
         "pipeline": ExpressionPipeline(model, api_detector, still=True),
         "lock": threading.Lock(),
-        # at most this many uploads are decoded and analysed at once (bench/load_test.py)
+        # at most this many uploads are decoded and analysed at once (bench/load_test.py),
+        # on as many worker threads
         "decode_slots": threading.BoundedSemaphore(app.config["DECODE_SLOTS"]),
+        "workers": ThreadPoolExecutor(app.config["DECODE_SLOTS"], "upload"),
     }
     security.install(app)
     app.register_blueprint(api.bp)
@@ -136,11 +139,16 @@ def _register_pages(app: Flask):
         cam = api.camera_at(index)
 
         def parts():
-            with contextlib.closing(cam.frames()) as frames:
-                for frame in frames:
-                    yield (b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
-                           b"Content-Length: " + str(len(frame.jpeg)).encode() + b"\r\n\r\n"
-                           + frame.jpeg + b"\r\n")
+            from ferapp.onnxrt import release_free_memory
+
+            try:
+                with contextlib.closing(cam.frames()) as frames:
+                    for frame in frames:
+                        yield (b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
+                               b"Content-Length: " + str(len(frame.jpeg)).encode()
+                               + b"\r\n\r\n" + frame.jpeg + b"\r\n")
+            finally:
+                release_free_memory()  # the viewer's buffers are gone
 
         mimetype = f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}"
         return Response(parts(), mimetype=mimetype, headers={"Cache-Control": "no-store"})

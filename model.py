@@ -187,14 +187,10 @@ class FacialExpressionModel:
         if problem is None and not path.is_file():
             problem = f"{path} not found"
         if problem is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
+            from ferapp.onnxrt import session as open_session
+
             try:
-                session = ort.InferenceSession(
-                    str(path), opts, providers=["CPUExecutionProvider"]
-                )
+                session = open_session(str(path), threads)
             except Exception as exc:
                 problem = f"{path} is corrupt ({exc.__class__.__name__})"
             else:

@@ -253,11 +253,9 @@ class CenterFaceDetector(Detector):
             model, {"input.1": ["B", 3, "H", "W"]},
             {"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"], "539": ["B", 2, "h", "w"],
              "540": ["B", 10, "h", "w"]})
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
-        opts.log_severity_level = 3
-        self._sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                          providers=["CPUExecutionProvider"])
+        from ferapp.onnxrt import session
+
+        self._sess = session(model.SerializeToString(), threads=1)
 
     def _raw(self, bgr):
         h, w = bgr.shape[:2]
