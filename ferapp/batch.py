@@ -234,8 +234,10 @@ def _die_with_parent():
         pass
 
 
-def run_local(jobs: list[Job], out: Path, opts: Options, workers: int, on_result):
-    """A process pool of ``workers``; a dead worker's recordings are retried in a new pool."""
+def run_local(jobs: list[Job], out: Path, opts: Options, workers: int, on_result,
+              task=None):
+    """A process pool of ``workers``; a dead worker's recordings are retried in a new pool.
+    ``task`` replaces analyze_recording (tests)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -249,7 +251,7 @@ def run_local(jobs: list[Job], out: Path, opts: Options, workers: int, on_result
             futures = {}
             for job in pending:
                 job.attempts += 1
-                futures[pool.submit(analyze_recording, job, str(out), opts)] = job
+                futures[pool.submit(task or analyze_recording, job, str(out), opts)] = job
             for fut in as_completed(futures):
                 job = futures[fut]
                 try:

@@ -175,3 +175,31 @@ def test_a_killed_run_resumes_without_duplicate_rows(tmp_path, grace_hopper):
     assert len(data) == 6 * 40
     assert not data.duplicated(["recording", "frame", "face_id"]).any()
     assert not list((out / ".partial").glob("*"))
+
+
+def crash_once_then_analyze(job, out, opts):
+    """A worker that dies (hard exit) the first time it meets clip1, then works."""
+    marker = Path(out) / f".crashed-{job.rec_id}"
+    if job.rec_id == "clip1.mp4" and not marker.exists():
+        marker.write_text("x")
+        os._exit(9)
+    return batch.analyze_recording(job, out, opts)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_retried(tmp_path, grace_hopper):
+    src = tmp_path / "src"
+    make_clips(src, grace_hopper, n=3, frames=5)
+    (src / "broken.mp4").unlink()
+    out = tmp_path / "out"
+    batch.check_output(out)
+    paths = batch.collect_inputs([src])
+    jobs = [batch.Job(i, str(p)) for i, p in zip(batch.recording_ids(paths), paths)]
+    results = {}
+    batch.run_local(jobs, out, batch.Options(write_video=False), 2,
+                    lambda job, row: results.setdefault(job.rec_id, (row, job.attempts)),
+                    task=crash_once_then_analyze)
+    assert sorted(results) == ["clip0.mp4", "clip1.mp4", "nested__clip2.mp4"]
+    assert all("error" not in row for row, _ in results.values()), results
+    assert results["clip1.mp4"][1] == 2  # died once, done on the second attempt
+    assert (out / ".crashed-clip1.mp4").exists()
