@@ -49,7 +49,7 @@ def predict():
         return resp
     draw = _flag("annotate") or _flag("image")
 
-    def work():
+    def work(data: bytes):
         decoded = decode_image(data)
         with fer["lock"]:
             results = fer["pipeline"].analyze(decoded.image)
@@ -62,12 +62,11 @@ def predict():
     try:
         # on the DECODE_SLOTS upload threads, not on any of the server's 48: only they
         # ever hold decoder and runtime buffers
-        decoded, results, annotated = fer["workers"].submit(work).result()
+        decoded, results, annotated = fer["workers"].submit(work, data).result()
     except InvalidImage as exc:
         abort(exc.status, str(exc))
     finally:
         slots.release()
-    del data
     if _flag("annotate"):
         return Response(annotated, mimetype="image/jpeg")
     faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]

