@@ -307,6 +307,8 @@ def main(argv=None) -> int:
         p.error("--every must be at least 1 and --smooth at least 0")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
+    if args.address and args.engine != "ray":
+        p.error("--address goes with --engine ray")
     quiet_native_logs()
     if _is_batch(args.input, args.engine):
         return main_batch(args)

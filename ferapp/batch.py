@@ -383,6 +383,8 @@ def run(inputs, out, engine: str = "local", address: str | None = None,
 
     opts = opts or Options()
     out = Path(out)
+    if address and engine != "ray":
+        raise BatchError("--address goes with --engine ray")
     paths = collect_inputs(inputs)
     check_output(out)
     ids = recording_ids(paths)
@@ -425,8 +427,6 @@ def run(inputs, out, engine: str = "local", address: str | None = None,
         if jobs and engine == "ray":
             run_ray(jobs, out, opts, on_result, address=address, cpus=workers)
         elif jobs:
-            if address:
-                raise BatchError("--address goes with --engine ray")
             run_local(jobs, out, opts, workers, on_result)
     finally:
         if bar is not None:
