@@ -8,8 +8,6 @@ same run; the difference is what HTTP costs per frame (what a WebSocket could sa
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -17,22 +15,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 
-from common import ROOT, frame_with_faces  # noqa: E402
-
-
-def start_server(port):
-    proc = subprocess.Popen([sys.executable, "main.py", "--source", "demo", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("bench_live.py: error: the server did not start")
+from bench_server import start_server, wait_ready  # noqa: E402
+from common import frame_with_faces  # noqa: E402
 
 
 def main():
@@ -57,8 +41,9 @@ def main():
         live.track(decode_image(body, work_side=None).image)
         local.append((time.perf_counter() - t) * 1000)
 
-    proc = start_server(args.port)
+    proc = start_server("demo", args.port)
     try:
+        wait_ready(args.port, proc, seconds=120)
         url = f"http://127.0.0.1:{args.port}/api/frame?session=bench-live-1"
         rtt, server_ms, dropped = [], [], 0
         while len(rtt) < args.frames:

@@ -18,7 +18,8 @@ from conftest import ROOT
 from ferapp import batch
 
 
-def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20) -> list[Path]:
+def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20,
+               corrupt: bool = True) -> list[Path]:
     """n short clips of a real face moving differently, plus one corrupt 'video'."""
     folder.mkdir(parents=True, exist_ok=True)
     face = cv2.resize(photo, (160, 188), interpolation=cv2.INTER_AREA)
@@ -34,7 +35,8 @@ def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20) ->
             writer.write(frame)
         writer.release()
         paths.append(path)
-    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but no video at all")
+    if corrupt:
+        (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but no video at all")
     return paths
 
 
@@ -155,8 +157,7 @@ def test_ray_cluster_of_two_nodes_gives_the_local_results(local_run, clips, tmp_
 @pytest.mark.slow
 def test_a_killed_run_resumes_without_duplicate_rows(tmp_path, grace_hopper):
     src = tmp_path / "many"
-    make_clips(src, grace_hopper, n=6, frames=40)
-    (src / "broken.mp4").unlink()
+    make_clips(src, grace_hopper, n=6, frames=40, corrupt=False)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "analyze.py", str(src), "--out", str(out),
                              "--no-video", "--workers", "1"], cwd=ROOT,
@@ -189,8 +190,7 @@ def crash_once_then_analyze(job, out, opts):
 @pytest.mark.slow
 def test_a_dead_worker_is_retried(tmp_path, grace_hopper):
     src = tmp_path / "src"
-    make_clips(src, grace_hopper, n=3, frames=5)
-    (src / "broken.mp4").unlink()
+    make_clips(src, grace_hopper, n=3, frames=5, corrupt=False)
     out = tmp_path / "out"
     batch.check_output(out)
     paths = batch.collect_inputs([src])
