@@ -34,6 +34,17 @@ class ModelLoadError(Exception):
     """The model files are missing, corrupt or do not fit together."""
 
 
+def weights_file(path: str | Path) -> Path:
+    """A weights file given as itself or as the export folder holding model_weights.h5;
+    raises ModelLoadError when there is none."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / DEFAULT_WEIGHTS.name
+    if not path.is_file():
+        raise ModelLoadError(f"no weights file at {path}")
+    return path
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
     h = hashlib.sha256()

@@ -39,6 +39,15 @@ def parse_args(argv=None):
                    help="after training, tune a per-class output bias on PublicTest so the "
                         "weakest class's recall is at least R (0: off)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="warm start from these weights (an export folder or its "
+                        "model_weights.h5, same --arch); the schedule starts anew")
+    p.add_argument("--snapshots", action="store_true",
+                   help="keep every epoch's weights in <out>/snapshots/ (weight averaging)")
+    p.add_argument("--average-last", type=int, default=0, metavar="K",
+                   help="after training, also try averaging the last 2..K epochs' weights "
+                        "(needs --snapshots); export it if it beats the best checkpoint on "
+                        "PublicTest")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--distribute", action="store_true",
@@ -55,7 +64,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from ferapp.ferplus import FerPlusError
-    from training import DistributeError, TrainConfig, train  # imports Keras: after arg errors
+    from model import ModelLoadError, weights_file
+    if not 0 <= args.target_mix <= 1:
+        print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
+        return 2
+    try:  # fail fast, before Keras starts (and prints its own start-up lines)
+        fer_data.list_split(args.data, "train")
+        if args.init and not args.resume:
+            weights_file(args.init)
+    except (fer_data.DataError, ModelLoadError) as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    from training import DistributeError, TrainConfig, train  # imports Keras
 
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, arch=args.arch, epochs=args.epochs,
@@ -63,14 +83,12 @@ def main(argv=None) -> int:
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
         erase_prob=args.erase, min_recall=args.min_recall, distribute=args.distribute,
+        init_weights=args.init, snapshots=args.snapshots,
+        average_last=args.average_last,
     )
-    if not 0 <= args.target_mix <= 1:
-        print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
-        return 2
     try:
-        fer_data.list_split(args.data, "train")  # fail fast, before Keras starts
         _, summary = train(cfg, resume=args.resume, export_dir=args.export)
-    except (fer_data.DataError, FerPlusError, DistributeError) as exc:
+    except (fer_data.DataError, FerPlusError, DistributeError, ModelLoadError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
     fp = summary["best_public_accuracy_ferplus"]

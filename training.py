@@ -22,7 +22,7 @@ import numpy as np
 import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
-from model import export_artifacts
+from model import export_artifacts, weights_file
 from network import build_model
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,15 @@ class TrainConfig:
     # data parallel over every device of the JAX backend (Keras distribution API):
     # batch_size is per device, the learning rate scales linearly with the device count
     distribute: bool = False
+    # warm start: weights to begin from (model_weights.h5 of an export, or a .weights.h5
+    # checkpoint of the same architecture); the schedule starts anew from warm-up
+    init_weights: str | None = None
+    # keep every epoch's weights in <out>/snapshots/ (for weight averaging afterwards)
+    snapshots: bool = False
+    # after training: also try the average of the last K epochs' weights (any K up to this,
+    # from the snapshots), batch-norm statistics recomputed on Training; the candidate with
+    # the best PublicTest val_score (the checkpoint criterion) is exported. 0: off
+    average_last: int = 0
 
 
 class DistributeError(RuntimeError):
@@ -228,6 +237,20 @@ class ResumeState(keras.callbacks.Callback):
         (self.out_dir / "state.json").write_text(json.dumps(self.state, indent=1))
 
 
+class EpochSnapshots(keras.callbacks.Callback):
+    """Keep each epoch's weights as ``epoch-NNN.weights.h5`` (1-based) for weight averaging."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = Path(folder)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "partial.weights.h5"
+        self.model.save_weights(tmp)
+        tmp.replace(self.folder / f"epoch-{epoch + 1:03d}.weights.h5")
+
+
 def load_data(cfg: TrainConfig):
     """Training and PublicTest arrays (subsets in smoke mode)."""
     x_tr, y_tr = fer_data.load_split(cfg.data_dir, "train", limit=cfg.limit)
@@ -306,6 +329,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
                           len(batches))
     else:
         model = build_model(cfg.arch, dropout=cfg.dropout)
+        if cfg.init_weights:
+            model.load_weights(weights_file(cfg.init_weights))
+            log.info("warm start from %s", cfg.init_weights)
         compile_model(model, cfg, len(batches))
     (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
 
@@ -321,6 +347,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
         ),
         keras.callbacks.CSVLogger(out / "log.csv", append=initial_epoch > 0),
         ResumeState(out, state),
+        *([EpochSnapshots(out / "snapshots")] if cfg.snapshots else []),
         *callbacks,
     ]
     hist = model.fit(
@@ -403,19 +430,93 @@ def calibrate(model, cfg: TrainConfig) -> dict | None:
     return report
 
 
+def recompute_bn_statistics(model, x: np.ndarray, batch_size: int = 128,
+                            max_batches: int = 200, seed: int = 0):
+    """Set every BatchNormalization layer's moving mean/variance to the plain average over
+    up to ``max_batches`` batches of ``x`` (needed after averaging weights: the averaged
+    network's activations have other statistics than any of its parents')."""
+    bns = [layer for layer in model.layers
+           if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in bns]
+    order = np.random.default_rng(seed).permutation(len(x))
+    try:
+        for k, i in enumerate(range(0, min(len(x), max_batches * batch_size), batch_size)):
+            for layer in bns:  # cumulative average: weight 1/(k+1) for the k-th batch
+                layer.momentum = k / (k + 1)
+            model(x[order[i:i + batch_size], ..., None].astype("float32"), training=True)
+    finally:
+        for layer, m in zip(bns, saved):
+            layer.momentum = m
+
+
+def average_weights(model, files: list[Path]):
+    """Load the element-wise mean of several weight files of ``model``'s architecture."""
+    total = None
+    for f in files:
+        model.load_weights(f)
+        w = [np.asarray(v, dtype="float64") for v in model.get_weights()]
+        total = w if total is None else [a + b for a, b in zip(total, w)]
+    model.set_weights([(t / len(files)).astype("float32") for t in total])
+
+
+def public_scores(model, cfg: TrainConfig) -> dict:
+    """PublicTest accuracy on both label sets and their mean (the checkpoint criterion)."""
+    x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
+    _, v_va = load_votes(cfg, required=False)
+    cb = PublicTestScores(x_va, y_va, None if v_va is None else ferplus.majority_labels(v_va))
+    cb.set_model(model)
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    return logs
+
+
+def choose_average(model, cfg: TrainConfig, out: Path, best_score: float) -> dict | None:
+    """Try the averages of the last 2..cfg.average_last epochs; keep the best on PublicTest
+    if it beats the best checkpoint (``model`` then holds it). Returns what was tried."""
+    snaps = sorted((out / "snapshots").glob("epoch-*.weights.h5"))
+    if cfg.average_last < 2 or len(snaps) < 2:
+        return None
+    (x_tr, _), _ = load_data(cfg)
+    best_w, tried, chosen = model.get_weights(), [], None
+    for k in range(2, min(cfg.average_last, len(snaps)) + 1):
+        files = snaps[-k:]
+        average_weights(model, files)
+        recompute_bn_statistics(model, x_tr, seed=cfg.seed)
+        logs = public_scores(model, cfg)
+        row = {"epochs": [int(f.name[6:9]) for f in (files[0], files[-1])],
+               **{key: round(float(logs[key]), 4) for key in
+                  ("val_accuracy", "val_accuracy_ferplus", "val_score") if key in logs}}
+        tried.append(row)
+        log.info("average of epochs %d-%d: PublicTest %s", *row["epochs"], row)
+        if logs["val_score"] > best_score:
+            best_score, best_w, chosen = logs["val_score"], model.get_weights(), row
+    model.set_weights(best_w)
+    return {"tried": tried, "chosen": chosen}
+
+
 def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = None) -> dict:
-    """Load the best checkpoint into a clean model, calibrate it (cfg.min_recall) and export
-    model.json + model_weights.h5 (+ model.onnx, training.json)."""
+    """Load the best checkpoint into a clean model (or, with cfg.average_last, a better
+    average of the last epochs), calibrate it (cfg.min_recall) and export model.json +
+    model_weights.h5 (+ model.onnx, training.json)."""
     model = build_model(cfg.arch, dropout=cfg.dropout)
     model.load_weights(out / "best.weights.h5")
     state = json.loads((out / "state.json").read_text())
+    best = {"epoch": state.get("best_epoch"), "score": state.get("best_val_score"),
+            **state.get("best_logs", {})}
+    averaging = (choose_average(model, cfg, out, best["score"] or 0.0)
+                 if cfg.average_last else None)
+    if averaging and averaging["chosen"]:
+        c = averaging["chosen"]
+        best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
+                "score": c["val_score"], **c}
     calibration = calibrate(model, cfg)
     summary = {
         "config": asdict(cfg),
-        "best_epoch": state.get("best_epoch"),
-        "best_public_score": state.get("best_val_score"),
-        "best_public_accuracy": state.get("best_logs", {}).get("val_accuracy"),
-        "best_public_accuracy_ferplus": state.get("best_logs", {}).get("val_accuracy_ferplus"),
+        "best_epoch": best["epoch"],
+        "best_public_score": best["score"],
+        "best_public_accuracy": best.get("val_accuracy"),
+        "best_public_accuracy_ferplus": best.get("val_accuracy_ferplus"),
+        "weight_averaging": averaging,
         "checkpoint_criterion": "PublicTest val_score: mean of the accuracy on the original "
                                 "labels and on the FER+ majority (original only without votes)",
         "class_bias": calibration,

@@ -145,3 +145,29 @@ def test_evaluate_with_missing_model_files(tmp_path, data_dir):
     proc = run("evaluate.py", "--model-dir", str(tmp_path), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "model file" in proc.stderr and "not found" in proc.stderr
+
+
+def test_warm_start_snapshots_and_weight_averaging(tmp_path, data_dir):
+    base = tmp_path / "base"
+    args = ["--smoke", "128", "--batch-size", "32", "--target-mix", "0.3"]
+    assert run("train.py", *args, "--epochs", "1", "--out", str(base)).returncode == 0
+    out = tmp_path / "warm"
+    warm = run("train.py", *args, "--epochs", "3", "--out", str(out), "--init", str(base),
+               "--snapshots", "--average-last", "3")
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    assert f"warm start from {base}" in warm.stderr
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["epoch-001.weights.h5", "epoch-002.weights.h5", "epoch-003.weights.h5"]
+    averaging = json.loads((out / "training.json").read_text())["weight_averaging"]
+    assert [t["epochs"] for t in averaging["tried"]] == [[2, 3], [1, 3]]
+    assert all(0 < t["val_score"] <= 1 for t in averaging["tried"])
+
+
+def test_init_from_missing_weights_is_one_line_error(tmp_path, data_dir):
+    (tmp_path / "empty").mkdir()
+    bad = run("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
+              "--init", str(tmp_path / "empty"))
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: no weights file at {tmp_path / 'empty' / 'model_weights.h5'}")
+    assert "Traceback" not in bad.stderr and not (tmp_path / "r").exists()
