@@ -1,6 +1,10 @@
 """Evaluate the shipped (or any) model on FER-2013 PublicTest and PrivateTest.
 
-    python evaluate.py [--split both|private|public] [--model-dir DIR] [--out DIR] [--tta]
+    python evaluate.py [--split both|private|public] [--model-dir DIR] [--out DIR]
+                       [--runtime auto|int8|onnx|keras] [--no-flip]
+
+Scores the model as the app serves it (by default: the int8 ONNX model when the export
+has one, with horizontal-flip test-time augmentation).
 
 Scores each split against two label sets: the original FER-2013 labels, and the FER+
 majority of 10 annotators (``ferplus_votes.csv``; the rule is in ferapp/ferplus.py, images
@@ -49,16 +53,10 @@ def metrics(cm: np.ndarray) -> dict:
             "macro_f1": round(float(f1.mean()), 4), "per_class": per_class}
 
 
-def predict(model, x: np.ndarray, tta: bool = False, batch: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 faces, optionally averaged with their mirror images."""
-    out = []
-    for i in range(0, len(x), batch):
-        chunk = x[i:i + batch]
-        p = model.predict_scores(chunk)
-        if tta:
-            p = (p + model.predict_scores(chunk[:, :, ::-1].copy())) / 2
-        out.append(p)
-    return np.concatenate(out)
+def predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class probabilities for uint8 faces, through the model's served path."""
+    return np.concatenate([model.predict_scores(x[i:i + batch])
+                           for i in range(0, len(x), batch)])
 
 
 def save_confusion(cm: np.ndarray, out: Path, stem: str, title: str):
@@ -103,10 +101,10 @@ def load_ferplus_labels(data_dir: Path, split: str, votes_path: Path | None,
 
 
 def score_split(model, data_dir: Path, split: str, votes_path: Path | None = None,
-                votes_required: bool = False, tta: bool = False) -> tuple[dict, dict]:
+                votes_required: bool = False) -> tuple[dict, dict]:
     """Metrics of one split on both label sets; also return the confusion matrices."""
     x, y = fer_data.load_split(data_dir, split)
-    probs = predict(model, x, tta=tta)
+    probs = predict(model, x)
     pred = probs.argmax(1)
     cms = {"original": confusion(y, pred)}
     result = {"images": int(len(y)), "class_counts": fer_data.class_counts(y),
@@ -125,13 +123,16 @@ def score_split(model, data_dir: Path, split: str, votes_path: Path | None = Non
 
 
 def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out: Path | None = None,
-             tta: bool = False, votes_path: Path | None = None) -> dict:
-    """Evaluate on each split and label set; write the report files when ``out`` is given."""
+             runtime: str = "auto", flip_tta: bool = True,
+             votes_path: Path | None = None) -> dict:
+    """Evaluate on each split and label set; write the report files when ``out`` is given.
+    ``runtime`` and ``flip_tta`` as in FacialExpressionModel (defaults: as served)."""
     from model import TRAINING_NAME, FacialExpressionModel
 
     if isinstance(splits, str):
         splits = (splits,)
-    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5")
+    model = FacialExpressionModel(model_dir / "model.json", model_dir / "model_weights.h5",
+                                  runtime=runtime, flip_tta=flip_tta)
     report = {"splits": {}, "split_sizes": {
         name: len(fer_data.list_split(data_dir, s))
         for s, name in (("train", "Training"), *SPLIT_NAMES.items())}}
@@ -139,7 +140,7 @@ def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out:
         out.mkdir(parents=True, exist_ok=True)
     for split in splits:
         result, cms = score_split(model, data_dir, split, votes_path,
-                                  votes_required=votes_path is not None, tta=tta)
+                                  votes_required=votes_path is not None)
         report["splits"][SPLIT_NAMES[split]] = result
         if out is not None:
             for labels, cm in cms.items():
@@ -150,7 +151,7 @@ def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out:
     report["training"] = json.loads(training_file.read_text()) if training_file.exists() else None
     report["model_dir"] = str(model_dir)
     report["runtime"] = model.runtime
-    report["hflip_tta"] = tta
+    report["hflip_tta"] = model.flip_tta
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if out is not None:
         (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -166,7 +167,8 @@ def format_report(r: dict) -> str:
         lines.append(f"{split} ({res['images']} images"
                      + (f"; FER+ majority for {res['ferplus']['images']}" if res["ferplus"] else
                         "; no FER+ votes") + f"): accuracy {head}"
-                     + (" (horizontal-flip TTA)" if r.get("hflip_tta") else ""))
+                     + f" (runtime {r.get('runtime')}"
+                     + (", horizontal-flip TTA)" if r.get("hflip_tta") else ", no TTA)"))
         lines.append(f"  {'class':<9}" + "".join(
             f" | {'P':>5} {'R':>5} {'F1':>5} {'n':>4}" for _ in sets) + "   ("
             + " | ".join(LABEL_SETS[k] for k in sets) + ")")
@@ -216,8 +218,10 @@ def main(argv=None) -> int:
                    help="FER+ votes CSV (default: ferplus_votes.csv in --data; without it "
                         "only the original labels are scored)")
     p.add_argument("--out", default="outputs/eval", help="folder for the report files")
-    p.add_argument("--tta", action="store_true",
-                   help="average each face with its mirror image (not what the app serves)")
+    p.add_argument("--runtime", choices=("auto", "int8", "onnx", "keras"), default="auto",
+                   help="auto: as the app serves it (int8 when the export has it)")
+    p.add_argument("--no-flip", action="store_true",
+                   help="without the horizontal-flip test-time augmentation the app serves")
     p.add_argument("--markdown", action="store_true", help="also print the README's tables")
     args = p.parse_args(argv)
     from camera import quiet_native_logs
@@ -231,7 +235,8 @@ def main(argv=None) -> int:
         for s in splits:
             fer_data.list_split(args.data, s)
         report = evaluate(Path(args.model_dir), Path(args.data), splits, Path(args.out),
-                          args.tta, Path(args.votes) if args.votes else None)
+                          args.runtime, not args.no_flip,
+                          Path(args.votes) if args.votes else None)
     except (fer_data.DataError, ModelLoadError, FerPlusError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

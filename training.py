@@ -22,6 +22,7 @@ import numpy as np
 import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
+from ferapp.quantize import calibration_faces
 from model import export_artifacts, weights_file
 from network import build_model
 
@@ -412,15 +413,20 @@ def apply_class_bias(model, bias: np.ndarray, layer: str = "emotion"):
 
 
 def calibrate(model, cfg: TrainConfig) -> dict | None:
-    """Choose and apply the class bias on PublicTest (cfg.min_recall); None when off."""
+    """Choose and apply the class bias on PublicTest (cfg.min_recall), for the served
+    predictions (flip TTA); None when off."""
     if not cfg.min_recall:
         return None
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
     _, v_va = load_votes(cfg, required=False)
-    probs = np.concatenate([
-        keras.ops.convert_to_numpy(model(x_va[i:i + 256, ..., None].astype("float32"),
-                                         training=False))
-        for i in range(0, len(x_va), 256)])
+    def probs_of(x):
+        return np.concatenate([
+            keras.ops.convert_to_numpy(model(x[i:i + 256, ..., None].astype("float32"),
+                                             training=False))
+            for i in range(0, len(x), 256)])
+
+    # as served: each face's scores averaged with its mirror image's (flip TTA)
+    probs = (probs_of(x_va) + probs_of(x_va[:, :, ::-1])) / 2
     bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), y_va,
                                    None if v_va is None else ferplus.majority_labels(v_va),
                                    cfg.min_recall)
@@ -528,7 +534,9 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    export_artifacts(model, export_dir, training=summary)
+    (x_tr, _), _ = load_data(cfg)
+    export_artifacts(model, export_dir, training=summary,
+                     calibration_faces=calibration_faces(x_tr, seed=cfg.seed))
     return summary
 
 

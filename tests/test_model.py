@@ -13,7 +13,8 @@ def test_export_load_round_trip_identical(tiny_model_dir, tmp_path):
     reference = np.asarray(keras_model(faces[..., None].astype("float32")))
     # export again from the loaded model: files written twice load to the same predictions
     again = export_artifacts(keras_model, tmp_path, onnx=False)
-    reloaded = FacialExpressionModel(again["json"], again["weights"], runtime="keras")
+    reloaded = FacialExpressionModel(again["json"], again["weights"], runtime="keras",
+                                     flip_tta=False)
     np.testing.assert_array_equal(reloaded.predict_scores(faces), reference)
     assert "compile_config" not in json.loads(again["json"].read_text())
 
@@ -83,5 +84,43 @@ def test_served_faces_reach_the_network_unaltered(tmp_path):
     faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     expected = np.asarray(model(faces[..., None].astype("float32")))
     for runtime in ("onnx", "keras"):
-        served = FacialExpressionModel(paths["json"], paths["weights"], runtime=runtime)
+        served = FacialExpressionModel(paths["json"], paths["weights"], runtime=runtime,
+                                       flip_tta=False)
         np.testing.assert_allclose(served.predict_scores(faces), expected, atol=1e-5)
+
+
+def test_flip_tta_averages_each_face_with_its_mirror(tiny_model_dir):
+    files = tiny_model_dir / "model.json", tiny_model_dir / "model_weights.h5"
+    plain = FacialExpressionModel(*files, runtime="onnx", flip_tta=False)
+    tta = FacialExpressionModel(*files, runtime="onnx")  # the served default
+    faces = np.random.default_rng(3).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    expected = (plain.predict_scores(faces) + plain.predict_scores(faces[:, :, ::-1])) / 2
+    np.testing.assert_allclose(tta.predict_scores(faces), expected, atol=1e-6)
+    assert tta.predict_scores(faces[:1]).shape == (1, 7)
+
+
+def test_int8_export_is_served_first_and_only_for_its_weights(tiny_model_dir, tmp_path):
+    import shutil
+
+    faces = np.random.default_rng(4).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    keras_model = load_keras_model(tiny_model_dir / "model.json",
+                                   tiny_model_dir / "model_weights.h5")
+    paths = export_artifacts(keras_model, tmp_path / "a", calibration_faces=faces)
+    assert paths["int8"].name == "model.int8.onnx"
+    fast = FacialExpressionModel(paths["json"], paths["weights"])
+    assert fast.runtime == "int8"
+    exact = FacialExpressionModel(paths["json"], paths["weights"], runtime="onnx")
+    np.testing.assert_allclose(fast.predict_scores(faces), exact.predict_scores(faces),
+                               atol=0.05)
+    # an int8 file beside other weights is refused: auto falls back to model.onnx
+    other = tmp_path / "b"
+    shutil.copytree(tiny_model_dir, other)
+    shutil.copy(paths["int8"], other / "model.int8.onnx")
+    keras_model.set_weights([w * 0.5 for w in keras_model.get_weights()])
+    keras_model.save(other / "model_weights.h5")
+    export_artifacts(keras_model, other)  # re-export without calibration faces
+    assert not (other / "model.int8.onnx").exists()  # the stale int8 file is removed
+    shutil.copy(paths["int8"], other / "model.int8.onnx")
+    assert FacialExpressionModel(other / "model.json", other / "model_weights.h5").runtime == "onnx"
+    with pytest.raises(ModelLoadError, match="other weights"):
+        FacialExpressionModel(other / "model.json", other / "model_weights.h5", runtime="int8")
