@@ -57,7 +57,7 @@ def quantize_int8(fp32_path: str | Path, faces: np.ndarray, out_path: str | Path
 
     with tempfile.TemporaryDirectory() as tmp:
         pre, quant = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        quant_pre_process(str(fp32_path), str(pre))
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # no sympy
         quantize_static(str(pre), str(quant), Faces(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8)
