@@ -158,6 +158,7 @@ def _register_pages(app: Flask):
         """Liveness: the model is loaded and the server answers."""
         fer = app.extensions["fer"]
         return jsonify(status="ok", runtime=getattr(fer["model"], "runtime", "unknown"),
+                       flip_tta=getattr(fer["model"], "flip_tta", None),
                        streaming=fer["camera"].running)
 
 

@@ -30,6 +30,12 @@ def real_app(shipped_model):
     app.extensions["fer"]["camera"].stop()
 
 
+@pytest.mark.slow
+def test_the_shipped_model_is_served_int8_with_flip_tta(real_app):
+    health = real_app.test_client().get("/healthz").get_json()
+    assert (health["runtime"], health["flip_tta"]) == ("int8", True)
+
+
 def png_header(width, height):
     """A PNG whose header declares width x height (the pixels are missing)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
