@@ -58,9 +58,11 @@ def quantize_int8(fp32_path: str | Path, faces: np.ndarray, out_path: str | Path
     with tempfile.TemporaryDirectory() as tmp:
         pre, quant = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # no sympy
+        # the softmax stays in float: quantised, its probabilities would not sum to 1
+        softmax = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Softmax"]
         quantize_static(str(pre), str(quant), Faces(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8)
+                        weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
         proto = onnx.load(str(quant))
         del proto.metadata_props[:]
         for entry in source.metadata_props:

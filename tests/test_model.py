@@ -112,6 +112,7 @@ def test_int8_export_is_served_first_and_only_for_its_weights(tiny_model_dir, tm
     exact = FacialExpressionModel(paths["json"], paths["weights"], runtime="onnx")
     np.testing.assert_allclose(fast.predict_scores(faces), exact.predict_scores(faces),
                                atol=0.05)
+    np.testing.assert_allclose(fast.predict_scores(faces).sum(axis=1), 1, atol=1e-5)
     # an int8 file beside other weights is refused: auto falls back to model.onnx
     other = tmp_path / "b"
     shutil.copytree(tiny_model_dir, other)
