@@ -26,6 +26,7 @@ import numpy as np
 
 import fer_data
 from labels import EMOTIONS
+from model import RUNTIMES  # model.py imports no ML framework at module level
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
 LABEL_SETS = {"original": "original labels", "ferplus": "FER+ majority"}
@@ -218,7 +219,7 @@ def main(argv=None) -> int:
                    help="FER+ votes CSV (default: ferplus_votes.csv in --data; without it "
                         "only the original labels are scored)")
     p.add_argument("--out", default="outputs/eval", help="folder for the report files")
-    p.add_argument("--runtime", choices=("auto", "int8", "onnx", "keras"), default="auto",
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="auto: as the app serves it (int8 when the export has it)")
     p.add_argument("--no-flip", action="store_true",
                    help="without the horizontal-flip test-time augmentation the app serves")

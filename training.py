@@ -173,6 +173,14 @@ class AugmentedBatches(keras.utils.PyDataset):
         return out
 
 
+def predict_probs(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, 7) probabilities of the Keras model for uint8 faces (N, 48, 48), in batches."""
+    return np.concatenate([
+        keras.ops.convert_to_numpy(
+            model(faces[i:i + batch_size, ..., None].astype("float32"), training=False))
+        for i in range(0, len(faces), batch_size)])
+
+
 class PublicTestScores(keras.callbacks.Callback):
     """After each epoch, score PublicTest on the original labels and the FER+ majority.
 
@@ -183,19 +191,26 @@ class PublicTestScores(keras.callbacks.Callback):
 
     def __init__(self, x, y, ferplus_y: np.ndarray | None, batch_size: int = 256):
         super().__init__()
-        self.x = x[..., None].astype("float32")
-        self.y, self.batch_size = y, batch_size
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.fp = None if ferplus_y is None else ferplus_y
         if self.fp is not None and not (self.fp >= 0).any():
             self.fp = None
 
+    @classmethod
+    def for_config(cls, cfg: "TrainConfig") -> "PublicTestScores":
+        """Scores on cfg's PublicTest split (FER+ majority when the votes file is there)."""
+        (_, _), (x_va, y_va) = load_data(cfg, train=False)
+        _, v_va = load_votes(cfg, required=False)
+        return cls(x_va, y_va, None if v_va is None else ferplus.majority_labels(v_va))
+
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        probs = np.concatenate([
-            keras.ops.convert_to_numpy(
-                self.model(self.x[i:i + self.batch_size], training=False))
-            for i in range(0, len(self.x), self.batch_size)])
+        if logs is not None:
+            logs.update(self.scores(self.model))
+
+    def scores(self, model) -> dict:
+        """val_loss, val_accuracy, val_accuracy_ferplus (with votes) and val_score."""
+        logs = {}
+        probs = predict_probs(model, self.x, self.batch_size)
         pred = probs.argmax(1)
         logs["val_loss"] = float(-np.log(np.clip(probs[np.arange(len(self.y)), self.y],
                                                  1e-7, 1)).mean())
@@ -206,6 +221,7 @@ class PublicTestScores(keras.callbacks.Callback):
             logs["val_score"] = (logs["val_accuracy"] + logs["val_accuracy_ferplus"]) / 2
         else:
             logs["val_score"] = logs["val_accuracy"]
+        return logs
 
 
 class ResumeState(keras.callbacks.Callback):
@@ -252,11 +268,13 @@ class EpochSnapshots(keras.callbacks.Callback):
         tmp.replace(self.folder / f"epoch-{epoch + 1:03d}.weights.h5")
 
 
-def load_data(cfg: TrainConfig):
-    """Training and PublicTest arrays (subsets in smoke mode)."""
-    x_tr, y_tr = fer_data.load_split(cfg.data_dir, "train", limit=cfg.limit)
-    x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
-    return (x_tr, y_tr), (x_va, y_va)
+def load_data(cfg: TrainConfig, train: bool = True, public: bool = True):
+    """Training and PublicTest arrays (subsets in smoke mode); (None, None) for a split
+    not asked for."""
+    def split(name, wanted):
+        return fer_data.load_split(cfg.data_dir, name, limit=cfg.limit) if wanted else (None, None)
+
+    return split("train", train), split("public", public)
 
 
 def load_votes(cfg: TrainConfig, required: bool):
@@ -419,14 +437,8 @@ def calibrate(model, cfg: TrainConfig) -> dict | None:
         return None
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
     _, v_va = load_votes(cfg, required=False)
-    def probs_of(x):
-        return np.concatenate([
-            keras.ops.convert_to_numpy(model(x[i:i + 256, ..., None].astype("float32"),
-                                             training=False))
-            for i in range(0, len(x), 256)])
-
     # as served: each face's scores averaged with its mirror image's (flip TTA)
-    probs = (probs_of(x_va) + probs_of(x_va[:, :, ::-1])) / 2
+    probs = (predict_probs(model, x_va) + predict_probs(model, x_va[:, :, ::-1])) / 2
     bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), y_va,
                                    None if v_va is None else ferplus.majority_labels(v_va),
                                    cfg.min_recall)
@@ -465,30 +477,20 @@ def average_weights(model, files: list[Path]):
     model.set_weights([(t / len(files)).astype("float32") for t in total])
 
 
-def public_scores(model, cfg: TrainConfig) -> dict:
-    """PublicTest accuracy on both label sets and their mean (the checkpoint criterion)."""
-    x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
-    _, v_va = load_votes(cfg, required=False)
-    cb = PublicTestScores(x_va, y_va, None if v_va is None else ferplus.majority_labels(v_va))
-    cb.set_model(model)
-    logs = {}
-    cb.on_epoch_end(0, logs)
-    return logs
-
-
-def choose_average(model, cfg: TrainConfig, out: Path, best_score: float) -> dict | None:
+def choose_average(model, cfg: TrainConfig, out: Path, best_score: float,
+                   x_train: np.ndarray) -> dict | None:
     """Try the averages of the last 2..cfg.average_last epochs; keep the best on PublicTest
     if it beats the best checkpoint (``model`` then holds it). Returns what was tried."""
     snaps = sorted((out / "snapshots").glob("epoch-*.weights.h5"))
     if cfg.average_last < 2 or len(snaps) < 2:
         return None
-    (x_tr, _), _ = load_data(cfg)
+    public = PublicTestScores.for_config(cfg)
     best_w, tried, chosen = model.get_weights(), [], None
     for k in range(2, min(cfg.average_last, len(snaps)) + 1):
         files = snaps[-k:]
         average_weights(model, files)
-        recompute_bn_statistics(model, x_tr, seed=cfg.seed)
-        logs = public_scores(model, cfg)
+        recompute_bn_statistics(model, x_train, seed=cfg.seed)
+        logs = public.scores(model)
         row = {"epochs": [int(f.name[6:9]) for f in (files[0], files[-1])],
                **{key: round(float(logs[key]), 4) for key in
                   ("val_accuracy", "val_accuracy_ferplus", "val_score") if key in logs}}
@@ -509,7 +511,8 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
     state = json.loads((out / "state.json").read_text())
     best = {"epoch": state.get("best_epoch"), "score": state.get("best_val_score"),
             **state.get("best_logs", {})}
-    averaging = (choose_average(model, cfg, out, best["score"] or 0.0)
+    (x_tr, _), _ = load_data(cfg, public=False)
+    averaging = (choose_average(model, cfg, out, best["score"] or 0.0, x_tr)
                  if cfg.average_last else None)
     if averaging and averaging["chosen"]:
         c = averaging["chosen"]
@@ -534,7 +537,6 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    (x_tr, _), _ = load_data(cfg)
     export_artifacts(model, export_dir, training=summary,
                      calibration_faces=calibration_faces(x_tr, seed=cfg.seed))
     return summary

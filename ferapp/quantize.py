@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-INT8_NAME = "model.int8.onnx"
+from model import INT8_NAME
+
 CALIBRATION_FACES = 512
 
 
