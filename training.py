@@ -430,21 +430,40 @@ def apply_class_bias(model, bias: np.ndarray, layer: str = "emotion"):
     dense.set_weights([kernel, old + bias.astype(old.dtype)])
 
 
-def calibrate(model, cfg: TrainConfig) -> dict | None:
-    """Choose and apply the class bias on PublicTest (cfg.min_recall), for the served
-    predictions (flip TTA); None when off."""
+def served_probs(model, faces: np.ndarray, calibration: np.ndarray | None = None,
+                 batch_size: int = 256) -> tuple[np.ndarray, str]:
+    """(N, 7) probabilities of ``model`` for uint8 faces as the app would serve its export:
+    exported to a temporary folder (with ``calibration`` faces also as int8) and run by
+    FacialExpressionModel with its default runtime and flip TTA. Returns them and the
+    runtime that served them (int8, onnx, or keras when the export is not possible)."""
+    import tempfile
+
+    from model import FacialExpressionModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = export_artifacts(model, tmp, calibration_faces=calibration)
+        served = FacialExpressionModel(paths["json"], paths["weights"], flip_tta=True)
+        probs = np.concatenate([served.predict_scores(faces[i:i + batch_size])
+                                for i in range(0, len(faces), batch_size)])
+        return probs, served.runtime
+
+
+def calibrate(model, cfg: TrainConfig, calibration: np.ndarray | None = None) -> dict | None:
+    """Choose and apply the class bias on PublicTest (cfg.min_recall) for the predictions
+    as served (the int8 model built from ``calibration`` faces when possible, flip TTA);
+    None when off."""
     if not cfg.min_recall:
         return None
     x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
     _, v_va = load_votes(cfg, required=False)
-    # as served: each face's scores averaged with its mirror image's (flip TTA)
-    probs = (predict_probs(model, x_va) + predict_probs(model, x_va[:, :, ::-1])) / 2
+    probs, runtime = served_probs(model, x_va, calibration)
     bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), y_va,
                                    None if v_va is None else ferplus.majority_labels(v_va),
                                    cfg.min_recall)
     apply_class_bias(model, bias)
-    log.info("class bias %s: PublicTest %s -> %s", report["bias"], report["before"],
-             report["after"])
+    report["scored_with"] = f"{runtime}, flip TTA"
+    log.info("class bias %s (%s): PublicTest %s -> %s", report["bias"],
+             report["scored_with"], report["before"], report["after"])
     return report
 
 
@@ -518,7 +537,8 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         c = averaging["chosen"]
         best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
                 "score": c["val_score"], **c}
-    calibration = calibrate(model, cfg)
+    faces = calibration_faces(x_tr, seed=cfg.seed)
+    calibration = calibrate(model, cfg, faces)
     summary = {
         "config": asdict(cfg),
         "best_epoch": best["epoch"],
@@ -537,8 +557,7 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    export_artifacts(model, export_dir, training=summary,
-                     calibration_faces=calibration_faces(x_tr, seed=cfg.seed))
+    export_artifacts(model, export_dir, training=summary, calibration_faces=faces)
     return summary
 
 

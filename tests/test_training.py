@@ -78,6 +78,9 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     assert "FER+" in proc.stdout
     bias = training["class_bias"]  # calibrated on PublicTest after training
     assert bias["min_recall"] == 0.2 and len(bias["bias"]) == 7
+    # tuned on the scores the app will serve: the int8 export with flip TTA
+    assert bias["scored_with"] == "int8, flip TTA"
+    assert (out / "model.int8.onnx").is_file()
 
 
 def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
