@@ -1,10 +1,12 @@
 """The class-bias trade-off: accuracy on both label sets against the weakest class's recall.
 
-    python bench/bench_calibration.py [--model-dir runs/mix30] [--floors 0,0.3,0.4]
+    python bench/bench_calibration.py [--model-dir runs/mix20/uncalibrated] [--floors 0,0.3,0.4]
 
 For each recall floor, the per-class output bias is chosen on PublicTest
 (training.tune_class_bias, as ``train.py --min-recall`` does) and then applied to
-PrivateTest. The model dir must hold an uncalibrated export (model.json, model_weights.h5).
+PrivateTest, on the scores as served (the export's int8 model when it has one, flip TTA).
+The model dir must hold an uncalibrated export (model.json, model_weights.h5, and
+model.int8.onnx to score the int8 path): what ``train.py`` writes without --min-recall.
 """
 
 import argparse
@@ -26,7 +28,7 @@ def main(argv=None):
     from training import tune_class_bias
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model-dir", default=str(ROOT / "runs" / "mix30"))
+    p.add_argument("--model-dir", default=str(ROOT / "runs" / "mix20" / "uncalibrated"))
     p.add_argument("--data", default=str(fer_data.default_data_dir()))
     p.add_argument("--floors", default="0,0.3,0.35,0.4")
     args = p.parse_args(argv)
