@@ -523,8 +523,9 @@ def choose_average(model, cfg: TrainConfig, out: Path, best_score: float,
 
 def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = None) -> dict:
     """Load the best checkpoint into a clean model (or, with cfg.average_last, a better
-    average of the last epochs), calibrate it (cfg.min_recall) and export model.json +
-    model_weights.h5 (+ model.onnx, training.json)."""
+    average of the last epochs), calibrate it (cfg.min_recall; the model before calibration
+    goes to ``uncalibrated/``) and export model.json + model_weights.h5 (+ model.onnx,
+    model.int8.onnx, training.json)."""
     model = build_model(cfg.arch, dropout=cfg.dropout)
     model.load_weights(out / "best.weights.h5")
     state = json.loads((out / "state.json").read_text())
@@ -538,6 +539,8 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
                 "score": c["val_score"], **c}
     faces = calibration_faces(x_tr, seed=cfg.seed)
+    if cfg.min_recall:  # the model before its class bias, for bench/bench_calibration.py
+        export_artifacts(model, Path(export_dir) / "uncalibrated", calibration_faces=faces)
     calibration = calibrate(model, cfg, faces)
     summary = {
         "config": asdict(cfg),

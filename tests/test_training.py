@@ -81,6 +81,17 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     # tuned on the scores the app will serve: the int8 export with flip TTA
     assert bias["scored_with"] == "int8, flip TTA"
     assert (out / "model.int8.onnx").is_file()
+    # and the model before the bias, for bench/bench_calibration.py
+    assert (out / "uncalibrated" / "model.int8.onnx").is_file()
+    import numpy as np
+
+    from model import load_keras_model
+
+    shipped, before = (load_keras_model(d / "model.json", d / "model_weights.h5")
+                       for d in (out, out / "uncalibrated"))
+    added = (shipped.get_layer("emotion").get_weights()[1]
+             - before.get_layer("emotion").get_weights()[1])
+    np.testing.assert_allclose(added, bias["bias"], atol=1e-5)
 
 
 def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
