@@ -430,38 +430,24 @@ def apply_class_bias(model, bias: np.ndarray, layer: str = "emotion"):
     dense.set_weights([kernel, old + bias.astype(old.dtype)])
 
 
-def served_probs(model, faces: np.ndarray, calibration: np.ndarray | None = None,
-                 batch_size: int = 256) -> tuple[np.ndarray, str]:
-    """(N, 7) probabilities of ``model`` for uint8 faces as the app would serve its export:
-    exported to a temporary folder (with ``calibration`` faces also as int8) and run by
-    FacialExpressionModel with its default runtime and flip TTA. Returns them and the
-    runtime that served them (int8, onnx, or keras when the export is not possible)."""
-    import tempfile
-
-    from model import FacialExpressionModel
-
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = export_artifacts(model, tmp, calibration_faces=calibration)
-        served = FacialExpressionModel(paths["json"], paths["weights"], flip_tta=True)
-        probs = np.concatenate([served.predict_scores(faces[i:i + batch_size])
-                                for i in range(0, len(faces), batch_size)])
-        return probs, served.runtime
-
-
-def calibrate(model, cfg: TrainConfig, calibration: np.ndarray | None = None) -> dict | None:
-    """Choose and apply the class bias on PublicTest (cfg.min_recall) for the predictions
-    as served (the int8 model built from ``calibration`` faces when possible, flip TTA);
-    None when off."""
+def calibrate(model, cfg: TrainConfig, export: Path,
+              public: PublicTestScores | None = None) -> dict | None:
+    """Choose the class bias on PublicTest (cfg.min_recall) for the predictions as served
+    from ``export``, the model's export (its int8 copy when it has one, flip TTA), and
+    apply it to ``model``; None when off."""
     if not cfg.min_recall:
         return None
-    x_va, y_va = fer_data.load_split(cfg.data_dir, "public", limit=cfg.limit)
-    _, v_va = load_votes(cfg, required=False)
-    probs, runtime = served_probs(model, x_va, calibration)
-    bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), y_va,
-                                   None if v_va is None else ferplus.majority_labels(v_va),
+    from evaluate import predict
+    from model import FacialExpressionModel
+
+    public = public or PublicTestScores.for_config(cfg)
+    served = FacialExpressionModel(export / "model.json", export / "model_weights.h5",
+                                   flip_tta=True)
+    probs = predict(served, public.x)
+    bias, report = tune_class_bias(np.log(np.clip(probs, 1e-9, 1)), public.y, public.fp,
                                    cfg.min_recall)
     apply_class_bias(model, bias)
-    report["scored_with"] = f"{runtime}, flip TTA"
+    report["scored_with"] = f"{served.runtime}, flip TTA"
     log.info("class bias %s (%s): PublicTest %s -> %s", report["bias"],
              report["scored_with"], report["before"], report["after"])
     return report
@@ -497,13 +483,12 @@ def average_weights(model, files: list[Path]):
 
 
 def choose_average(model, cfg: TrainConfig, out: Path, best_score: float,
-                   x_train: np.ndarray) -> dict | None:
+                   x_train: np.ndarray, public: PublicTestScores) -> dict | None:
     """Try the averages of the last 2..cfg.average_last epochs; keep the best on PublicTest
     if it beats the best checkpoint (``model`` then holds it). Returns what was tried."""
     snaps = sorted((out / "snapshots").glob("epoch-*.weights.h5"))
     if cfg.average_last < 2 or len(snaps) < 2:
         return None
-    public = PublicTestScores.for_config(cfg)
     best_w, tried, chosen = model.get_weights(), [], None
     for k in range(2, min(cfg.average_last, len(snaps)) + 1):
         files = snaps[-k:]
@@ -532,16 +517,21 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
     best = {"epoch": state.get("best_epoch"), "score": state.get("best_val_score"),
             **state.get("best_logs", {})}
     (x_tr, _), _ = load_data(cfg, public=False)
-    averaging = (choose_average(model, cfg, out, best["score"] or 0.0, x_tr)
+    public = (PublicTestScores.for_config(cfg) if cfg.average_last or cfg.min_recall
+              else None)
+    averaging = (choose_average(model, cfg, out, best["score"] or 0.0, x_tr, public)
                  if cfg.average_last else None)
     if averaging and averaging["chosen"]:
         c = averaging["chosen"]
         best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
                 "score": c["val_score"], **c}
     faces = calibration_faces(x_tr, seed=cfg.seed)
-    if cfg.min_recall:  # the model before its class bias, for bench/bench_calibration.py
-        export_artifacts(model, Path(export_dir) / "uncalibrated", calibration_faces=faces)
-    calibration = calibrate(model, cfg, faces)
+    calibration = None
+    if cfg.min_recall:  # the bias is tuned on the served scores of the model before it,
+        # whose export stays beside the calibrated one (for bench/bench_calibration.py)
+        before = Path(export_dir) / "uncalibrated"
+        export_artifacts(model, before, calibration_faces=faces)
+        calibration = calibrate(model, cfg, before, public)
     summary = {
         "config": asdict(cfg),
         "best_epoch": best["epoch"],
