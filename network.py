@@ -20,6 +20,9 @@ ARCHITECTURES = {
     "half": ([(32, 3, 1), (64, 5, 1), (256, 3, 1), (256, 3, 1)], (128, 256)),
     # VGG-style: two 3x3 convolutions per block, narrow early, wide late
     "compact": ([(32, 3, 2), (64, 3, 2), (128, 3, 2), (256, 3, 2)], (256, 256)),
+    # compact with the two low-resolution blocks twice as wide (12x12 and 6x6 maps):
+    # 2.4x the multiply-adds, about the same training time in mixed bfloat16 (AMX)
+    "wide": ([(32, 3, 2), (64, 3, 2), (256, 3, 2), (512, 3, 2)], (256, 256)),
 }
 
 
@@ -28,7 +31,8 @@ def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.
     """Build an uncompiled functional model for one of ARCHITECTURES.
 
     BatchNorm momentum 0.9 (not Keras' 0.99) keeps the inference statistics close to the
-    fast-moving weights of a short schedule; dropout sits in the dense head.
+    fast-moving weights of a short schedule; dropout sits in the dense head. The layers take
+    Keras' global dtype policy (``training.precision``), except the float32 output layer.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {list(ARCHITECTURES)}")
@@ -51,5 +55,7 @@ def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"fc{d}_bn")(x)
         x = layers.Activation("relu", name=f"fc{d}_relu")(x)
         x = layers.Dropout(dropout, name=f"fc{d}_drop")(x)
-    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
+    # float32 whatever the global dtype policy: a softmax and its loss need the precision
+    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion",
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"fer_{arch}")

@@ -11,6 +11,7 @@ import logging
 import math
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,8 @@ from model import export_artifacts, weights_file
 from network import build_model
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass
@@ -72,6 +75,9 @@ class TrainConfig:
     # from the snapshots), batch-norm statistics recomputed on Training; the candidate with
     # the best PublicTest val_score (the checkpoint criterion) is exported. 0: off
     average_last: int = 0
+    # Keras dtype policy while training: "mixed_bfloat16" computes in bfloat16 (float32
+    # weights), which CPUs with AMX or AVX512-BF16 run faster; exports are always float32
+    precision: str = "float32"
 
 
 class DistributeError(RuntimeError):
@@ -291,6 +297,17 @@ def load_votes(cfg: TrainConfig, required: bool):
             fer_data.load_votes(cfg.data_dir, "public", cfg.limit, path))
 
 
+@contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to ``name`` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def make_optimizer(cfg: TrainConfig, schedule):
     """Adam, AdamW or SGD with Nesterov momentum, on the given learning-rate schedule."""
     if cfg.optimizer == "adam":
@@ -321,6 +338,8 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     """Fit, keep the best PublicTest checkpoint, export it; return (history dict, summary)."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r}; choose from {PRECISIONS}")
     devices = setup_data_parallel() if cfg.distribute else 1
     user_cfg, cfg = cfg, scaled_for_devices(cfg, devices)
     keras.utils.set_random_seed(cfg.seed)
@@ -333,49 +352,52 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     scores = PublicTestScores(x_va, y_va,
                               None if v_va is None else ferplus.majority_labels(v_va))
 
-    state_file, initial_epoch, state = out / "state.json", 0, {}
-    if resume and state_file.exists():
-        state = json.loads(state_file.read_text())
-        initial_epoch = state["epochs_done"]
-        model = keras.models.load_model(out / "last.keras")
-        log.info("resuming after epoch %d (best PublicTest score %.4f)", initial_epoch,
-                 state.get("best_val_score") or 0)
-        planned = json.loads((out / "train_config.json").read_text())["epochs"]
-        if planned != cfg.epochs:  # extend (or shorten) the run: a new schedule for the rest
-            log.info("schedule changed from %d to %d epochs: warm restart at lr %g",
-                     planned, cfg.epochs, cfg.learning_rate)
-            compile_model(model, replace(cfg, epochs=max(1, cfg.epochs - initial_epoch)),
-                          len(batches))
-    else:
-        model = build_model(cfg.arch, dropout=cfg.dropout)
-        if cfg.init_weights:
-            model.load_weights(weights_file(cfg.init_weights))
-            log.info("warm start from %s", cfg.init_weights)
-        compile_model(model, cfg, len(batches))
-    (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
+    # the model computes in cfg.precision while it trains (a resumed last.keras keeps the
+    # policy it was saved with); evaluation and export below build float32 models
+    with dtype_policy(cfg.precision):
+        state_file, initial_epoch, state = out / "state.json", 0, {}
+        if resume and state_file.exists():
+            state = json.loads(state_file.read_text())
+            initial_epoch = state["epochs_done"]
+            model = keras.models.load_model(out / "last.keras")
+            log.info("resuming after epoch %d (best PublicTest score %.4f)", initial_epoch,
+                     state.get("best_val_score") or 0)
+            planned = json.loads((out / "train_config.json").read_text())["epochs"]
+            if planned != cfg.epochs:  # extend (or shorten) the run: a new schedule for the rest
+                log.info("schedule changed from %d to %d epochs: warm restart at lr %g",
+                         planned, cfg.epochs, cfg.learning_rate)
+                compile_model(model, replace(cfg, epochs=max(1, cfg.epochs - initial_epoch)),
+                              len(batches))
+        else:
+            model = build_model(cfg.arch, dropout=cfg.dropout)
+            if cfg.init_weights:
+                model.load_weights(weights_file(cfg.init_weights))
+                log.info("warm start from %s", cfg.init_weights)
+            compile_model(model, cfg, len(batches))
+        (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
 
-    cbs = [
-        scores,
-        keras.callbacks.ModelCheckpoint(
-            out / "best.weights.h5",
-            monitor="val_score",
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=state.get("best_val_score"),
-        ),
-        keras.callbacks.CSVLogger(out / "log.csv", append=initial_epoch > 0),
-        ResumeState(out, state),
-        *([EpochSnapshots(out / "snapshots")] if cfg.snapshots else []),
-        *callbacks,
-    ]
-    hist = model.fit(
-        batches,
-        epochs=cfg.epochs,
-        initial_epoch=initial_epoch,
-        callbacks=cbs,
-        verbose=verbose,
-    )
+        cbs = [
+            scores,
+            keras.callbacks.ModelCheckpoint(
+                out / "best.weights.h5",
+                monitor="val_score",
+                mode="max",
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=state.get("best_val_score"),
+            ),
+            keras.callbacks.CSVLogger(out / "log.csv", append=initial_epoch > 0),
+            ResumeState(out, state),
+            *([EpochSnapshots(out / "snapshots")] if cfg.snapshots else []),
+            *callbacks,
+        ]
+        hist = model.fit(
+            batches,
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=cbs,
+            verbose=verbose,
+        )
     summary = finish(user_cfg, out, export_dir or out,
                      extra={"devices": devices, "global_batch_size": cfg.batch_size,
                             "effective_learning_rate": cfg.learning_rate})

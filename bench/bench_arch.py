@@ -1,8 +1,9 @@
-"""Cost of each architecture in network.ARCHITECTURES: training time per epoch on this CPU
-and served per-face inference (ONNX Runtime, 1 thread, batch of 4), relative to the
+"""Cost of each architecture in network.ARCHITECTURES: training seconds per epoch on this
+CPU in float32 and in mixed bfloat16, and served milliseconds per face (ONNX Runtime,
+1 thread, batch of 4: fp32, and int8 with flip TTA as the app serves it), relative to the
 tutorial's network measured in the same run.
 
-    python bench/bench_arch.py [--steps 12]
+    python bench/bench_arch.py [--steps 12] [--arch compact wide ...]
 """
 
 import argparse
@@ -20,44 +21,57 @@ import keras  # noqa: E402  (after common: quiet TensorFlow logs)
 from model import FacialExpressionModel, export_artifacts
 from network import ARCHITECTURES, build_model
 
+FACES = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
 
-def train_cost(arch: str, steps: int, batch: int = 64) -> float:
+
+def train_cost(arch: str, steps: int, precision: str, batch: int = 64) -> float:
     """Seconds per FER-2013 epoch (28,709 images), from `steps` timed training steps."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 7, batch * steps), 7)
-    model = build_model(arch)
-    model.compile("adam", "categorical_crossentropy")
+    keras.config.set_dtype_policy(precision)
+    try:
+        model = build_model(arch)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.compile(keras.optimizers.AdamW(1e-3), "categorical_crossentropy")
     model.fit(x[:batch * 2], y[:batch * 2], batch_size=batch, verbose=0)  # compile, warm up
     t = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     return (time.perf_counter() - t) / len(x) * 28709
 
 
-def infer_cost(arch: str) -> float:
-    """Median ms for 4 faces through the served path (ONNX Runtime, 1 thread)."""
+def infer_cost(arch: str) -> tuple[float, float]:
+    """Median ms per face for 4 faces: fp32 ONNX without TTA, int8 with flip TTA (served)."""
+    calibration = np.random.default_rng(2).integers(0, 256, (64, 48, 48), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
-        export_artifacts(build_model(arch), tmp)
-        model = FacialExpressionModel(Path(tmp) / "model.json", Path(tmp) / "model_weights.h5")
-        assert model.runtime == "onnx"
-        faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
-        return timeit(lambda: model.predict_scores(faces), 50)
+        export_artifacts(build_model(arch), tmp, calibration_faces=calibration)
+        files = Path(tmp) / "model.json", Path(tmp) / "model_weights.h5"
+        fp32 = FacialExpressionModel(*files, runtime="onnx", flip_tta=False)
+        served = FacialExpressionModel(*files, runtime="int8", flip_tta=True)
+        return tuple(timeit(lambda m=m: m.predict_scores(FACES), 100) / len(FACES)
+                     for m in (fp32, served))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--arch", nargs="+", choices=sorted(ARCHITECTURES),
+                   default=list(ARCHITECTURES))
     args = p.parse_args()
-    rows = {a: (build_model(a).count_params(), train_cost(a, args.steps), infer_cost(a))
-            for a in ARCHITECTURES}
+    archs = ["tutorial", *[a for a in args.arch if a != "tutorial"]]  # the baseline
+    rows = {a: (build_model(a).count_params(),
+                train_cost(a, args.steps, "float32"),
+                train_cost(a, args.steps, "mixed_bfloat16"),
+                *infer_cost(a)) for a in archs}
     ref = rows["tutorial"]
-    print(f"{'architecture':<12} {'params':>10} {'s/epoch':>8} {'vs tutorial':>11} "
-          f"{'ms/4 faces':>10} {'vs tutorial':>11}")
-    for a, (params, epoch, infer) in rows.items():
-        print(f"{a:<12} {params:>10,} {epoch:>8.0f} {epoch / ref[1]:>10.2f}x {infer:>10.2f} "
-              f"{infer / ref[2]:>10.2f}x")
-    print(f"(keras {keras.__version__}, backend {keras.backend.backend()}, "
-          f"{os.cpu_count()} CPUs)")
+    print(f"{'architecture':<10} {'params':>10} {'s/epoch fp32':>12} {'bf16':>6} "
+          f"{'vs tutorial':>11} {'ms/face fp32':>12} {'int8+flip':>9} {'vs tutorial':>11}")
+    for a, (params, fp32, bf16, infer, served) in rows.items():
+        print(f"{a:<10} {params:>10,} {fp32:>12.0f} {bf16:>6.0f} {bf16 / ref[2]:>10.2f}x "
+              f"{infer:>12.2f} {served:>9.2f} {served / ref[4]:>10.2f}x")
+    print(f"(vs tutorial: bf16 training, served int8 + flip; keras {keras.__version__}, "
+          f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, batch 64 / 4 faces)")
 
 
 if __name__ == "__main__":

@@ -144,6 +144,39 @@ def test_resume_with_more_epochs_restarts_the_schedule(tmp_path, data_dir):
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
 
 
+def test_mixed_bfloat16_trains_resumes_and_exports_float32(tmp_path, data_dir):
+    out = tmp_path / "run"
+    args = ["--smoke", "128", "--out", str(out), "--batch-size", "32", "--arch", "wide",
+            "--precision", "mixed_bfloat16", "--target-mix", "0.2", "--min-recall", "0.2"]
+    first = run("train.py", *args, "--epochs", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run("train.py", *args, "--epochs", "2", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming after epoch 1" in again.stderr
+    assert "bfloat16" in (out / "train_config.json").read_text()
+    for export in (out, out / "uncalibrated"):  # served files: float32 only
+        assert "bfloat16" not in (export / "model.json").read_text()
+    training = json.loads((out / "training.json").read_text())
+    assert training["config"]["precision"] == "mixed_bfloat16"
+    assert training["epochs_done"] == 2
+    check = ("import numpy as np; from model import FacialExpressionModel as M; "
+             f"d = {str(out)!r}; "
+             "k = M(d + '/model.json', d + '/model_weights.h5', runtime='keras'); "
+             "o = M(d + '/model.json', d + '/model_weights.h5', runtime='int8'); "
+             "f = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8); "
+             "a, b = k.predict_scores(f), o.predict_scores(f); "
+             "assert a.dtype == np.float32 and abs(a.sum(1) - 1).max() < 1e-4, a; "
+             "assert abs(a - b).max() < 0.1, (a, b); print('ok')")
+    proc = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+
+
+def test_unknown_precision_is_rejected():
+    bad = run("train.py", "--precision", "float16", "--epochs", "1")
+    assert bad.returncode == 2 and "invalid choice: 'float16'" in bad.stderr
+
+
 @pytest.mark.parametrize("script, args, message", [
     ("train.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/train"),
     ("evaluate.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/test"),
