@@ -171,8 +171,8 @@ class FacialExpressionModel:
         threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
         flip_tta: average each face's scores with its mirror image's (horizontal-flip
             test-time augmentation, one batch of 2N): the served default; on PrivateTest
-            +0.5 to +0.6 points on the original labels and +1.4 to +1.7 on FER+ (int8 /
-            fp32, shipped model); the int8 model pays for it.
+            +1.0 point on the original labels and +0.8 on FER+ (int8, shipped model);
+            the int8 model pays for it.
 
     With ONNX Runtime, Keras (and its backend) is not even imported: the files are
     checked, and the ONNX file must carry the SHA-256 of exactly these weights.

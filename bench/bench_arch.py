@@ -65,10 +65,10 @@ def main():
                 train_cost(a, args.steps, "mixed_bfloat16"),
                 *infer_cost(a)) for a in archs}
     ref = rows["tutorial"]
-    print(f"{'architecture':<10} {'params':>10} {'s/epoch fp32':>12} {'bf16':>6} "
+    print(f"{'architecture':<12} {'params':>10} {'s/epoch fp32':>12} {'bf16':>6} "
           f"{'vs tutorial':>11} {'ms/face fp32':>12} {'int8+flip':>9} {'vs tutorial':>11}")
     for a, (params, fp32, bf16, infer, served) in rows.items():
-        print(f"{a:<10} {params:>10,} {fp32:>12.0f} {bf16:>6.0f} {bf16 / ref[2]:>10.2f}x "
+        print(f"{a:<12} {params:>10,} {fp32:>12.0f} {bf16:>6.0f} {bf16 / ref[2]:>10.2f}x "
               f"{infer:>12.2f} {served:>9.2f} {served / ref[4]:>10.2f}x")
     print(f"(vs tutorial: bf16 training, served int8 + flip; keras {keras.__version__}, "
           f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, batch 64 / 4 faces)")
