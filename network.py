@@ -7,6 +7,8 @@ cannot drift from training normalisation.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
 from keras import layers
 
@@ -24,6 +26,20 @@ ARCHITECTURES = {
     # 2.4x the multiply-adds, about the same training time in mixed bfloat16 (AMX)
     "wide": ([(32, 3, 2), (64, 3, 2), (256, 3, 2), (512, 3, 2)], (256, 256)),
 }
+
+# Keras dtype policies a model can be built and trained under (its exports are float32)
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to ``name`` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.4,

@@ -11,7 +11,7 @@ import logging
 import sys
 
 import fer_data
-from network import ARCHITECTURES
+from network import ARCHITECTURES, PRECISIONS
 
 
 def parse_args(argv=None):
@@ -48,7 +48,7 @@ def parse_args(argv=None):
                    help="after training, also try averaging the last 2..K epochs' weights "
                         "(needs --snapshots); export it if it beats the best checkpoint on "
                         "PublicTest")
-    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="compute dtype while training (mixed_bfloat16: bfloat16 compute, "
                         "float32 weights; faster on CPUs with AMX/AVX512-BF16); the export "
                         "is float32 either way")

@@ -11,7 +11,6 @@ import logging
 import math
 import platform
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,11 +24,9 @@ from labels import EMOTIONS
 from ferapp import ferplus
 from ferapp.quantize import calibration_faces
 from model import export_artifacts, weights_file
-from network import build_model
+from network import PRECISIONS, build_model, dtype_policy
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass
@@ -295,17 +292,6 @@ def load_votes(cfg: TrainConfig, required: bool):
         return None, None
     return (fer_data.load_votes(cfg.data_dir, "train", cfg.limit, path),
             fer_data.load_votes(cfg.data_dir, "public", cfg.limit, path))
-
-
-@contextmanager
-def dtype_policy(name: str):
-    """Keras' global dtype policy set to ``name`` inside the block, restored after it."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def make_optimizer(cfg: TrainConfig, schedule):

@@ -19,7 +19,7 @@ from common import timeit
 import keras  # noqa: E402  (after common: quiet TensorFlow logs)
 
 from model import FacialExpressionModel, export_artifacts
-from network import ARCHITECTURES, build_model
+from network import ARCHITECTURES, build_model, dtype_policy
 
 FACES = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
 
@@ -29,11 +29,8 @@ def train_cost(arch: str, steps: int, precision: str, batch: int = 64) -> float:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 7, batch * steps), 7)
-    keras.config.set_dtype_policy(precision)
-    try:
+    with dtype_policy(precision):
         model = build_model(arch)
-    finally:
-        keras.config.set_dtype_policy("float32")
     model.compile(keras.optimizers.AdamW(1e-3), "categorical_crossentropy")
     model.fit(x[:batch * 2], y[:batch * 2], batch_size=batch, verbose=0)  # compile, warm up
     t = time.perf_counter()

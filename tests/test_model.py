@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from model import FacialExpressionModel, ModelLoadError, export_artifacts, load_keras_model
-from network import ARCHITECTURES, build_model
+from network import ARCHITECTURES, build_model, dtype_policy
 
 
 def test_export_load_round_trip_identical(tiny_model_dir, tmp_path):
@@ -132,11 +132,8 @@ def test_int8_export_is_served_first_and_only_for_its_weights(tiny_model_dir, tm
 def test_architectures_under_mixed_precision_keep_a_float32_output(arch):
     import keras
 
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         model = build_model(arch)
-    finally:
-        keras.config.set_dtype_policy("float32")
     assert model.get_layer("conv1_1").compute_dtype == "bfloat16"
     assert model.get_layer("emotion").compute_dtype == "float32"
     probs = keras.ops.convert_to_numpy(model(np.zeros((2, 48, 48, 1), "float32")))
