@@ -171,7 +171,8 @@ class FacialExpressionModel:
         threads: intra-op threads for ONNX Runtime (1 leaves a core for face detection).
         flip_tta: average each face's scores with its mirror image's (horizontal-flip
             test-time augmentation, one batch of 2N): the served default; on PrivateTest
-            +1.0 point on the original labels and +0.8 on FER+ (int8, shipped model);
+            +0.7 point on the original labels and +0.4 on FER+ (int8, shipped model;
+            +1.1 / +1.4 on PublicTest);
             the int8 model pays for it.
 
     With ONNX Runtime, Keras (and its backend) is not even imported: the files are

@@ -132,3 +132,30 @@ def test_class_bias_lifts_the_weakest_class():
     after = np.asarray(model(x))
     ratio = (after / before)[0]
     np.testing.assert_allclose(ratio / ratio[0], np.arange(1, 8), rtol=1e-4)
+
+
+def test_targets_objective_holds_the_floors_the_mean_gives_away():
+    """Where FER+ prefers 'neutral' for faces the original labels call otherwise, the mean
+    objective buys FER+ with original-label accuracy; the targets objective keeps every
+    figure above its floor instead, with a margin."""
+    from training import tune_class_bias
+
+    rng = np.random.default_rng(1)
+    n = 4000
+    y = rng.integers(0, 7, n)
+    fp = y.copy()
+    ambiguous = (rng.random(n) < 0.6) & (y != 6)
+    fp[ambiguous] = 6  # FER+ annotators call these neutral
+    logits = rng.normal(0, 1, (n, 7))
+    logits[np.arange(n), y] += 2.0
+    logits[ambiguous, 6] += 1.0
+    logits[:, 2] -= 1.0  # fear is under-predicted
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    _, mean = tune_class_bias(log_p, y, fp, min_recall=0.4)
+    floors = (mean["after"]["accuracy"] + 0.02, mean["after"]["accuracy_ferplus"] - 0.04)
+    _, targets = tune_class_bias(log_p, y, fp, min_recall=0.4, floors=floors)
+    assert mean["objective"] == "mean"
+    assert targets["objective"]["accuracy_floors"] == list(floors)
+    after = targets["after"]
+    assert mean["after"]["accuracy"] < floors[0] < after["accuracy"]  # the mean gave it away
+    assert after["accuracy_ferplus"] > floors[1] and after["weakest_recall"] > 0.4

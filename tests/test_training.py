@@ -93,6 +93,45 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
              - before.get_layer("emotion").get_weights()[1])
     np.testing.assert_allclose(added, bias["bias"], atol=1e-5)
 
+    # choose the bias anew with the targets objective: no training, the same run exported
+    again = run("train.py", "--smoke", "128", "--out", str(out), "--recalibrate",
+                "--min-recall", "0.2", "--bias-floors", "0.3,0.35")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.startswith("class bias [")
+    redone = json.loads((out / "training.json").read_text())
+    assert redone["class_bias"]["objective"]["accuracy_floors"] == [0.3, 0.35]
+    assert redone["config"]["bias_floors"] == [0.3, 0.35] and "recalibrated" in redone
+    assert redone["epochs_done"] == training["epochs_done"]  # the run's record is kept
+    shipped = load_keras_model(out / "model.json", out / "model_weights.h5")
+    for layer in shipped.layers:  # only the last layer's bias moved
+        for w, w0 in zip(layer.get_weights(), before.get_layer(layer.name).get_weights()):
+            if layer.name == "emotion" and w.ndim == 1:
+                np.testing.assert_allclose(w - w0, redone["class_bias"]["bias"], atol=1e-5)
+            else:
+                np.testing.assert_array_equal(w, w0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--min-recall", "0.4", "--bias-floors", "0.69"], "--bias-floors takes two accuracies"),
+    (["--min-recall", "0.4", "--bias-floors", "0.69,x"], "--bias-floors takes two accuracies"),
+    (["--min-recall", "0.4", "--bias-floors", "69,76"], "--bias-floors takes two accuracies"),
+    (["--bias-floors", "0.69,0.76"], "need --min-recall R > 0"),
+    (["--recalibrate"], "need --min-recall R > 0"),
+])
+def test_bad_bias_options_are_one_line_errors(tmp_path, args, message):
+    bad = run("train.py", "--out", str(tmp_path / "r"), *args)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert message in bad.stderr.strip().splitlines()[-1]
+
+
+def test_recalibrate_without_uncalibrated_export_is_one_line_error(tmp_path, data_dir):
+    bad = run("train.py", "--smoke", "64", "--out", str(tmp_path), "--recalibrate",
+              "--min-recall", "0.4")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: {tmp_path / 'uncalibrated'} holds no uncalibrated export "
+        "(model.json); train with --min-recall to write one")
+
 
 def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
     proc = run("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
