@@ -22,6 +22,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fer_data  # noqa: E402
+from evaluate import confusion, metrics, predict  # noqa: E402
 from ferapp import ferplus  # noqa: E402
 from labels import EMOTIONS  # noqa: E402
 from model import FacialExpressionModel  # noqa: E402
@@ -63,10 +64,12 @@ class FerClassifier:
 
 def figures(scores: np.ndarray, y: np.ndarray, fp: np.ndarray) -> str:
     pred = scores.argmax(1)
-    rec = np.array([((pred == c) & (y == c)).sum() / (y == c).sum() for c in range(7)])
     keep = fp >= 0
-    return (f"{(pred == y).mean():>9.4f} {(pred[keep] == fp[keep]).mean():>7.4f} "
-            f"{EMOTIONS[rec.argmin()]:>9} {rec.min():.3f}")
+    original, ferplus_ = metrics(confusion(y, pred)), metrics(confusion(fp[keep], pred[keep]))
+    recall = {e: c["recall"] for e, c in original["per_class"].items()}
+    weakest = min(recall, key=recall.get)
+    return (f"{original['accuracy']:>9.4f} {ferplus_['accuracy']:>7.4f} "
+            f"{weakest:>9} {recall[weakest]:.3f}")
 
 
 def main(argv=None) -> int:
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
     print(f"{'split':<8} {'model':<36} {'original':>9} {'FER+':>7} {'weakest recall':>15}")
     for split, (x, y, fp) in splits.items():
         for name, model in models.items():
-            print(f"{split:<8} {name:<36} {figures(model.predict_scores(x), y, fp)}")
+            print(f"{split:<8} {name:<36} {figures(predict(model, x), y, fp)}")
     return 0
 
 
