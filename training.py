@@ -23,7 +23,7 @@ import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
 from ferapp.quantize import calibration_faces
-from model import export_artifacts, weights_file
+from model import DEFAULT_WEIGHTS, export_artifacts, weights_file
 from network import PRECISIONS, build_model, dtype_policy
 
 log = logging.getLogger(__name__)
@@ -360,8 +360,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
         else:
             model = build_model(cfg.arch, dropout=cfg.dropout)
             if cfg.init_weights:
-                model.load_weights(weights_file(cfg.init_weights))
-                log.info("warm start from %s", cfg.init_weights)
+                warm_start(model, cfg.init_weights)
             compile_model(model, cfg, len(batches))
         (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
 
@@ -391,6 +390,30 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
                      extra={"devices": devices, "global_batch_size": cfg.batch_size,
                             "effective_learning_rate": cfg.learning_rate})
     return hist.history, summary
+
+
+def recorded_class_bias(weights: str | Path) -> np.ndarray | None:
+    """The class bias an export wrote into its weights (training.json beside its
+    model_weights.h5, after a --min-recall calibration), or None when it records none
+    (checkpoints such as best.weights.h5 never hold one)."""
+    weights = weights_file(weights)
+    record = weights.parent / "training.json"
+    if weights.name != DEFAULT_WEIGHTS.name or not record.is_file():
+        return None
+    bias = ((json.loads(record.read_text()).get("class_bias") or {}).get("bias"))
+    return None if bias is None else np.asarray(bias, dtype="float32")
+
+
+def warm_start(model, weights: str | Path):
+    """Load ``weights`` (an export folder or a weights file) into ``model``; the class bias
+    an export was calibrated with is taken out again, so training continues from the
+    network as it learned, not from its served calibration."""
+    model.load_weights(weights_file(weights))
+    bias = recorded_class_bias(weights)
+    if bias is not None:
+        apply_class_bias(model, -bias)
+    log.info("warm start from %s%s", weights,
+             "" if bias is None else f" (recorded class bias {bias.tolist()} removed)")
 
 
 def tune_class_bias(log_probs: np.ndarray, y: np.ndarray, ferplus_y: np.ndarray | None,

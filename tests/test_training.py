@@ -257,3 +257,34 @@ def test_init_from_missing_weights_is_one_line_error(tmp_path, data_dir):
     assert bad.stderr.strip().splitlines()[-1] == (
         f"train.py: error: no weights file at {tmp_path / 'empty' / 'model_weights.h5'}")
     assert "Traceback" not in bad.stderr and not (tmp_path / "r").exists()
+
+
+def test_warm_start_takes_the_recorded_class_bias_out(tmp_path):
+    """An export's weights carry its calibration bias; a warm start continues from the
+    network as it learned (bias removed), while a plain checkpoint is loaded as it is."""
+    import numpy as np
+
+    import training
+    from network import build_model
+
+    trained = build_model("compact")
+    export = tmp_path / "export"
+    export.mkdir()
+    trained.save(export / "model_weights.h5")
+    recorded = [-0.8, -1.5, -0.4, -0.1, -0.4, -0.4, 0.0]
+    (export / "training.json").write_text(json.dumps({"class_bias": {"bias": recorded}}))
+    served_bias = trained.get_layer("emotion").get_weights()[1]
+
+    warm = build_model("compact")
+    training.warm_start(warm, export)
+    np.testing.assert_allclose(warm.get_layer("emotion").get_weights()[1],
+                               served_bias - np.array(recorded), atol=1e-6)
+    training.apply_class_bias(warm, np.array(recorded))  # everything else is as trained
+    for a, b in zip(warm.get_weights(), trained.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+    (export / "model_weights.h5").rename(export / "checkpoint.h5")
+    assert training.recorded_class_bias(export / "checkpoint.h5") is None
+    plain = build_model("compact")
+    training.warm_start(plain, export / "checkpoint.h5")
+    np.testing.assert_allclose(plain.get_layer("emotion").get_weights()[1], served_bias)
