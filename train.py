@@ -50,7 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="warm start from these weights (an export folder or its "
-                        "model_weights.h5, same --arch); the schedule starts anew")
+                        "model_weights.h5, same --arch; the class bias the export records "
+                        "is taken out first); the schedule starts anew")
     p.add_argument("--snapshots", action="store_true",
                    help="keep every epoch's weights in <out>/snapshots/ (weight averaging)")
     p.add_argument("--average-last", type=int, default=0, metavar="K",

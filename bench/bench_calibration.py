@@ -1,6 +1,6 @@
 """The class-bias trade-off: accuracy on both label sets against the weakest class's recall.
 
-    python bench/bench_calibration.py [--model-dir runs/wide30/uncalibrated] [--floors 0,0.3,0.4]
+    python bench/bench_calibration.py [--model-dir runs/RUN/uncalibrated] [--floors 0,0.3,0.4]
                                       [--accuracy-floors 0.69,0.76]
 
 For each recall floor, the per-class output bias is chosen on PublicTest
@@ -10,10 +10,13 @@ Two objectives: ``mean`` maximises the mean of the two accuracies with the weake
 held at the floor; ``targets`` (``train.py --bias-floors``) keeps both accuracies above
 ``--accuracy-floors`` and every class's recall above the floor with the widest margin.
 The model dir must hold an uncalibrated export (model.json, model_weights.h5, and
-model.int8.onnx to score the int8 path): what ``train.py`` writes without --min-recall.
+model.int8.onnx to score the int8 path): what ``train.py`` writes without --min-recall, or
+into ``<run>/uncalibrated`` with it. The default is the shipped model's run folder
+(``config.out_dir`` in training.json).
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,23 +26,36 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import fer_data  # noqa: E402
+from evaluate import confusion, metrics  # noqa: E402
 from ferapp import ferplus  # noqa: E402
 from labels import EMOTIONS  # noqa: E402
-from model import FacialExpressionModel  # noqa: E402
+from model import FacialExpressionModel, ModelLoadError  # noqa: E402
+
+
+def shipped_run_export() -> Path:
+    """``<run>/uncalibrated`` of the run the shipped model came from."""
+    run = json.loads((ROOT / "training.json").read_text())["config"]["out_dir"]
+    return ROOT / run / "uncalibrated"
 
 
 def main(argv=None):
     from training import tune_class_bias
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model-dir", default=str(ROOT / "runs" / "wide30" / "uncalibrated"))
+    p.add_argument("--model-dir", default=None,
+                   help="uncalibrated export (default: the shipped model's run folder + "
+                        "/uncalibrated)")
     p.add_argument("--data", default=str(fer_data.default_data_dir()))
     p.add_argument("--floors", default="0,0.3,0.35,0.4")
     p.add_argument("--accuracy-floors", default="0.69,0.76",
                    help="original and FER+ accuracy floors of the 'targets' objective")
     args = p.parse_args(argv)
-    d = Path(args.model_dir)
-    model = FacialExpressionModel(d / "model.json", d / "model_weights.h5")
+    d = Path(args.model_dir) if args.model_dir else shipped_run_export()
+    try:
+        model = FacialExpressionModel(d / "model.json", d / "model_weights.h5")
+    except ModelLoadError as e:
+        print(f"bench_calibration.py: error: {e}", file=sys.stderr)
+        return 2
     splits = {}
     for split in ("public", "private"):
         x, y = fer_data.load_split(args.data, split)
@@ -57,10 +73,11 @@ def main(argv=None):
                                       floors=acc_floors if objective == "targets" else None)
         for split, (lp, y, fp) in splits.items():
             pred = (lp + bias).argmax(1)
-            rec = np.array([((pred == c) & (y == c)).sum() / (y == c).sum() for c in range(7)])
-            k = fp >= 0
-            print(f"{floor:>5.2f} {objective:<9} {split:<8} {(pred == y).mean():>8.4f} "
-                  f"{(pred[k] == fp[k]).mean():>6.4f} {EMOTIONS[rec.argmin()]:>12} "
+            original, k = metrics(confusion(y, pred)), fp >= 0
+            rec = np.array([original["per_class"][e]["recall"] for e in EMOTIONS])
+            print(f"{floor:>5.2f} {objective:<9} {split:<8} {original['accuracy']:>8.4f} "
+                  f"{metrics(confusion(fp[k], pred[k]))['accuracy']:>6.4f} "
+                  f"{EMOTIONS[rec.argmin()]:>12} "
                   f"{rec.min():.3f}  " + " ".join(f"{e[:3]} {r:.2f}" for e, r in zip(EMOTIONS, rec)))
     return 0
 
