@@ -93,6 +93,21 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
              - before.get_layer("emotion").get_weights()[1])
     np.testing.assert_allclose(added, bias["bias"], atol=1e-5)
 
+    # the bias trade-off bench reads that export: one row per objective and split
+    bench = run("bench/bench_calibration.py", "--model-dir", str(out / "uncalibrated"),
+                "--floors", "0.2", "--accuracy-floors", "0.3,0.35")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    rows = [line.split() for line in bench.stdout.strip().splitlines()[1:]]
+    assert [(r[1], r[2]) for r in rows] == [(o, s) for o in ("none", "mean", "targets")
+                                            for s in ("public", "private")]
+    for r in rows:  # original and FER+ accuracy, the weakest class and its recall
+        assert 0 <= float(r[3]) <= 1 and 0 <= float(r[4]) <= 1
+        recalls = dict(zip(r[7::2], map(float, r[8::2])))
+        assert r[5][:3] in recalls and abs(float(r[6]) - min(recalls.values())) < 0.006
+    missing = run("bench/bench_calibration.py", "--model-dir", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].startswith("bench_calibration.py: error: ")
+
     # choose the bias anew with the targets objective: no training, the same run exported
     again = run("train.py", "--smoke", "128", "--out", str(out), "--recalibrate",
                 "--min-recall", "0.2", "--bias-floors", "0.3,0.35")
