@@ -400,7 +400,7 @@ def recorded_class_bias(weights: str | Path) -> np.ndarray | None:
     record = weights.parent / "training.json"
     if weights.name != DEFAULT_WEIGHTS.name or not record.is_file():
         return None
-    bias = ((json.loads(record.read_text()).get("class_bias") or {}).get("bias"))
+    bias = (json.loads(record.read_text()).get("class_bias") or {}).get("bias")
     return None if bias is None else np.asarray(bias, dtype="float32")
 
 
@@ -413,7 +413,8 @@ def warm_start(model, weights: str | Path):
     if bias is not None:
         apply_class_bias(model, -bias)
     log.info("warm start from %s%s", weights,
-             "" if bias is None else f" (recorded class bias {bias.tolist()} removed)")
+             "" if bias is None else
+             f" (recorded class bias {[round(float(b), 3) for b in bias]} removed)")
 
 
 def tune_class_bias(log_probs: np.ndarray, y: np.ndarray, ferplus_y: np.ndarray | None,

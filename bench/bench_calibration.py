@@ -50,10 +50,10 @@ def main(argv=None):
     p.add_argument("--accuracy-floors", default="0.69,0.76",
                    help="original and FER+ accuracy floors of the 'targets' objective")
     args = p.parse_args(argv)
-    d = Path(args.model_dir) if args.model_dir else shipped_run_export()
     try:
+        d = Path(args.model_dir) if args.model_dir else shipped_run_export()
         model = FacialExpressionModel(d / "model.json", d / "model_weights.h5")
-    except ModelLoadError as e:
+    except (ModelLoadError, OSError, KeyError, ValueError) as e:
         print(f"bench_calibration.py: error: {e}", file=sys.stderr)
         return 2
     splits = {}
