@@ -52,6 +52,14 @@ def parse_args(argv=None):
                    help="warm start from these weights (an export folder or its "
                         "model_weights.h5, same --arch; the class bias the export records "
                         "is taken out first); the schedule starts anew")
+    p.add_argument("--teacher", default=None, metavar="EXPORT",
+                   help="distil from a trained export (folder or model_weights.h5; '.' is "
+                        "the shipped model): its flip-averaged predictions on the Training "
+                        "faces take --teacher-mix of every target")
+    p.add_argument("--teacher-mix", type=float, default=0.5, metavar="W",
+                   help="the teacher's share of each target (with --teacher)")
+    p.add_argument("--teacher-temperature", type=float, default=1.0, metavar="T",
+                   help="soften the teacher's distribution: p ∝ p_teacher^(1/T)")
     p.add_argument("--snapshots", action="store_true",
                    help="keep every epoch's weights in <out>/snapshots/ (weight averaging)")
     p.add_argument("--average-last", type=int, default=0, metavar="K",
@@ -82,6 +90,10 @@ def main(argv=None) -> int:
     if not 0 <= args.target_mix <= 1:
         print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
         return 2
+    if args.teacher and not (0 < args.teacher_mix <= 1 and args.teacher_temperature > 0):
+        print("train.py: error: --teacher-mix must be in (0, 1] and --teacher-temperature "
+              "above 0", file=sys.stderr)
+        return 2
     bias_floors = None
     if args.bias_floors is not None:
         try:
@@ -100,6 +112,11 @@ def main(argv=None) -> int:
         fer_data.list_split(args.data, "train")
         if args.init and not args.resume:
             weights_file(args.init)
+        if args.teacher:
+            teacher = weights_file(args.teacher)
+            if not (teacher.parent / "model.json").is_file():
+                raise ModelLoadError(f"teacher {args.teacher} has no model.json beside "
+                                     f"{teacher.name}")
     except (fer_data.DataError, ModelLoadError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
@@ -111,7 +128,9 @@ def main(argv=None) -> int:
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
         erase_prob=args.erase, min_recall=args.min_recall, distribute=args.distribute,
-        init_weights=args.init, snapshots=args.snapshots,
+        init_weights=args.init, snapshots=args.snapshots, teacher=args.teacher,
+        teacher_mix=args.teacher_mix if args.teacher else 0.0,
+        teacher_temperature=args.teacher_temperature,
         average_last=args.average_last, precision=args.precision, bias_floors=bias_floors,
     )
     if args.recalibrate:

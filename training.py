@@ -23,7 +23,7 @@ import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
 from ferapp.quantize import calibration_faces
-from model import DEFAULT_WEIGHTS, export_artifacts, weights_file
+from model import DEFAULT_WEIGHTS, export_artifacts, load_keras_model, weights_file
 from network import PRECISIONS, build_model, dtype_policy
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ class TrainConfig:
     # distribution (images FER+ does not label keep the one-hot). 0: original labels only.
     target_mix: float = 0.0
     votes_path: str | None = None  # default: <data_dir>/ferplus_votes.csv
+    # Distillation: a trained export (folder or model_weights.h5) whose predictions on the
+    # Training faces (flip-averaged, recorded class bias removed, softened by the temperature)
+    # take this share of every target; the one-hot/FER+ mix above keeps the rest.
+    teacher: str | None = None
+    teacher_mix: float = 0.0
+    teacher_temperature: float = 1.0
     seed: int = 1337
     # augmentation: the tutorial's ImageDataGenerator ranges, plus random erasing
     rotation_deg: float = 10.0
@@ -122,6 +128,35 @@ def make_targets(y: np.ndarray, votes: np.ndarray | None, mix: float) -> np.ndar
     out = onehot.copy()
     out[ok] = (1 - mix) * onehot[ok] + mix * dist[ok]
     return out
+
+
+def teacher_probs(teacher: str | Path, faces: np.ndarray, temperature: float = 1.0,
+                  batch_size: int = 256) -> np.ndarray:
+    """(N, 7) soft targets from a trained export for uint8 faces (N, 48, 48).
+
+    The teacher's log-probabilities of each face and its mirror image are averaged, the
+    class bias its export was calibrated with is taken out (the network as it learned),
+    and ``temperature`` > 1 softens the distribution: p ∝ exp(mean log p / T).
+    """
+    weights = weights_file(teacher)
+    model = load_keras_model(weights.parent / "model.json", weights)
+    bias = recorded_class_bias(weights)
+    if bias is not None:
+        apply_class_bias(model, -bias)
+    eps = 1e-7
+    log_p = (np.log(predict_probs(model, faces, batch_size) + eps)
+             + np.log(predict_probs(model, faces[:, :, ::-1], batch_size) + eps)) / 2
+    z = log_p / temperature
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(axis=1, keepdims=True)).astype("float32")
+
+
+def mix_teacher(targets: np.ndarray, teacher: np.ndarray | None, share: float) -> np.ndarray:
+    """``share`` of every target row from the teacher, the rest from ``targets``."""
+    if teacher is None or not share:
+        return targets
+    return ((1 - share) * targets + share * teacher).astype("float32")
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -336,8 +371,14 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     v_tr, v_va = load_votes(cfg, required=cfg.target_mix > 0)
     log.info("train %s, PublicTest %s, target: %.2f one-hot + %.2f FER+ votes",
              fer_data.class_counts(y_tr), len(y_va), 1 - cfg.target_mix, cfg.target_mix)
-    batches = AugmentedBatches(x_tr, make_targets(y_tr, v_tr, cfg.target_mix), cfg,
-                               drop_remainder=cfg.distribute)
+    targets = make_targets(y_tr, v_tr, cfg.target_mix)
+    if cfg.teacher and cfg.teacher_mix:
+        soft = teacher_probs(cfg.teacher, x_tr, cfg.teacher_temperature)
+        log.info("teacher %s (T=%g) takes %.2f of each target; it agrees with the original "
+                 "labels on %.4f of the Training faces", cfg.teacher, cfg.teacher_temperature,
+                 cfg.teacher_mix, float(np.mean(soft.argmax(1) == y_tr)))
+        targets = mix_teacher(targets, soft, cfg.teacher_mix)
+    batches = AugmentedBatches(x_tr, targets, cfg, drop_remainder=cfg.distribute)
     scores = PublicTestScores(x_va, y_va,
                               None if v_va is None else ferplus.majority_labels(v_va))
 

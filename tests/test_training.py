@@ -303,3 +303,57 @@ def test_warm_start_takes_the_recorded_class_bias_out(tmp_path):
     plain = build_model("compact")
     training.warm_start(plain, export / "checkpoint.h5")
     np.testing.assert_allclose(plain.get_layer("emotion").get_weights()[1], served_bias)
+
+
+def test_teacher_targets_remove_the_bias_average_the_mirror_and_soften(tmp_path):
+    import numpy as np
+
+    import training
+    from model import export_artifacts
+    from network import build_model
+
+    teacher = build_model("compact")
+    recorded = [-0.8, -1.5, -0.4, -0.1, -0.4, -0.4, 0.0]
+    export_artifacts(teacher, tmp_path / "export", training={"class_bias": {"bias": recorded}},
+                     onnx=False)
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+
+    soft = training.teacher_probs(tmp_path / "export", faces)
+    training.apply_class_bias(teacher, -np.array(recorded))  # the network as it learned
+    log_p = (np.log(training.predict_probs(teacher, faces) + 1e-7)
+             + np.log(training.predict_probs(teacher, faces[:, :, ::-1]) + 1e-7)) / 2
+    expected = np.exp(log_p) / np.exp(log_p).sum(1, keepdims=True)
+    np.testing.assert_allclose(soft, expected, atol=1e-5)
+
+    hot = training.teacher_probs(tmp_path / "export", faces, temperature=4.0)
+    np.testing.assert_allclose(hot.sum(1), 1, atol=1e-5)
+    assert (hot.max(1) < soft.max(1)).all() and (hot.argmax(1) == soft.argmax(1)).all()
+
+    onehot = np.eye(7, dtype="float32")[[0, 3, 6, 1, 2, 5]]
+    mixed = training.mix_teacher(onehot, soft, 0.25)
+    np.testing.assert_allclose(mixed, 0.75 * onehot + 0.25 * soft, atol=1e-6)
+    assert training.mix_teacher(onehot, None, 0.25) is onehot
+
+
+def test_distillation_from_an_export_in_smoke_mode(tmp_path, data_dir):
+    base = tmp_path / "teacher"
+    args = ["--smoke", "128", "--batch-size", "32", "--epochs", "1"]
+    assert run("train.py", *args, "--out", str(base)).returncode == 0
+    out = tmp_path / "student"
+    student = run("train.py", *args, "--out", str(out), "--teacher", str(base),
+                  "--teacher-mix", "0.6", "--teacher-temperature", "2", "--target-mix", "0.2")
+    assert student.returncode == 0, student.stderr[-2000:]
+    assert f"teacher {base} (T=2) takes 0.60 of each target" in student.stderr
+    config = json.loads((out / "training.json").read_text())["config"]
+    assert (config["teacher"], config["teacher_mix"], config["teacher_temperature"]) == (
+        str(base), 0.6, 2.0)
+
+    (tmp_path / "empty").mkdir()
+    for extra, message in [
+        (["--teacher", str(tmp_path / "empty")],
+         f"no weights file at {tmp_path / 'empty' / 'model_weights.h5'}"),
+        (["--teacher", str(base), "--teacher-mix", "1.5"], "--teacher-mix must be in (0, 1]"),
+    ]:
+        bad = run("train.py", *args, "--out", str(tmp_path / "bad"), *extra)
+        assert bad.returncode == 2 and message in bad.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
