@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import fer_data  # noqa: E402
-from evaluate import confusion, metrics  # noqa: E402
+from evaluate import headline  # noqa: E402
 from ferapp import ferplus  # noqa: E402
-from labels import EMOTIONS  # noqa: E402
 from model import FacialExpressionModel, ModelLoadError  # noqa: E402
 
 
@@ -72,13 +71,11 @@ def main(argv=None):
             bias, _ = tune_class_bias(*splits["public"], floor,
                                       floors=acc_floors if objective == "targets" else None)
         for split, (lp, y, fp) in splits.items():
-            pred = (lp + bias).argmax(1)
-            original, k = metrics(confusion(y, pred)), fp >= 0
-            rec = np.array([original["per_class"][e]["recall"] for e in EMOTIONS])
-            print(f"{floor:>5.2f} {objective:<9} {split:<8} {original['accuracy']:>8.4f} "
-                  f"{metrics(confusion(fp[k], pred[k]))['accuracy']:>6.4f} "
-                  f"{EMOTIONS[rec.argmin()]:>12} "
-                  f"{rec.min():.3f}  " + " ".join(f"{e[:3]} {r:.2f}" for e, r in zip(EMOTIONS, rec)))
+            h = headline((lp + bias).argmax(1), y, fp)
+            print(f"{floor:>5.2f} {objective:<9} {split:<8} {h['accuracy']:>8.4f} "
+                  f"{h['accuracy_ferplus']:>6.4f} {h['weakest_class']:>12} "
+                  f"{h['weakest_recall']:.3f}  "
+                  + " ".join(f"{e[:3]} {r:.2f}" for e, r in h["recall"].items()))
     return 0
 
 

@@ -22,7 +22,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fer_data  # noqa: E402
-from evaluate import confusion, metrics, predict  # noqa: E402
+from evaluate import headline, predict  # noqa: E402
 from ferapp import ferplus  # noqa: E402
 from labels import EMOTIONS  # noqa: E402
 from model import FacialExpressionModel  # noqa: E402
@@ -63,13 +63,9 @@ class FerClassifier:
 
 
 def figures(scores: np.ndarray, y: np.ndarray, fp: np.ndarray) -> str:
-    pred = scores.argmax(1)
-    keep = fp >= 0
-    original, ferplus_ = metrics(confusion(y, pred)), metrics(confusion(fp[keep], pred[keep]))
-    recall = {e: c["recall"] for e, c in original["per_class"].items()}
-    weakest = min(recall, key=recall.get)
-    return (f"{original['accuracy']:>9.4f} {ferplus_['accuracy']:>7.4f} "
-            f"{weakest:>9} {recall[weakest]:.3f}")
+    h = headline(scores.argmax(1), y, fp)
+    return (f"{h['accuracy']:>9.4f} {h['accuracy_ferplus']:>7.4f} "
+            f"{h['weakest_class']:>9} {h['weakest_recall']:.3f}")
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from evaluate import confusion, evaluate, metrics
+from evaluate import confusion, evaluate, headline, metrics
 
 
 def test_metrics_from_confusion():
@@ -20,6 +20,19 @@ def test_metrics_from_confusion():
     assert m["per_class"]["neutral"]["recall"] == 0.0
     assert m["per_class"]["fear"]["recall"] == 1.0
     assert m["per_class"]["sad"]["support"] == 0 and m["per_class"]["sad"]["f1"] == 0
+
+
+
+def test_headline_figures_skip_faces_without_a_ferplus_majority():
+    y = np.array([0, 0, 1, 2, 3, 3, 4, 5, 6, 6])
+    pred = np.array([0, 4, 1, 2, 3, 3, 4, 5, 6, 3])
+    fp = np.array([0, 4, -1, 2, 3, 6, -1, 5, 6, 6])  # -1: no FER+ majority
+    h = headline(pred, y, fp)
+    assert h["accuracy"] == 0.8
+    assert h["accuracy_ferplus"] == 0.75  # 6 of the 8 faces with a majority
+    assert (h["weakest_class"], h["weakest_recall"]) == ("angry", 0.5)
+    assert h["recall"]["neutral"] == 0.5 and h["recall"]["disgust"] == 1.0
+    assert headline(pred, y)["accuracy_ferplus"] is None
 
 
 def readme_accuracy(split: str, labels: str) -> float:
