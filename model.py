@@ -64,9 +64,13 @@ def _architecture_json(model) -> str:
 
 
 def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
-                     onnx: bool = True, calibration_faces=None) -> dict[str, Path]:
+                     onnx: bool = True, calibration_faces=None,
+                     int8_bias: tuple[Path, np.ndarray] | None = None) -> dict[str, Path]:
     """Write model.json, model_weights.h5 (legacy H5), and model.onnx when possible; with
     ``calibration_faces`` (real uint8 faces, N x 48 x 48) also the int8 model.int8.onnx.
+    With ``int8_bias`` = (int8 file of this model before its class bias, that bias), the
+    int8 model is that file with the bias added to its logits instead of a new quantisation
+    (``ferapp.quantize.with_class_bias``).
 
     Keras 3 refuses ``save_weights("model_weights.h5")``; ``model.save`` on an
     uncompiled copy writes the legacy H5 that ``load_weights`` reads back.
@@ -92,7 +96,12 @@ def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
     stale = out / INT8_NAME
     if stale.exists():  # an int8 file of earlier weights would be refused anyway
         stale.unlink()
-    if "onnx" in paths and calibration_faces is not None:
+    if "onnx" in paths and int8_bias is not None and Path(int8_bias[0]).is_file():
+        from ferapp.quantize import with_class_bias
+
+        paths["int8"] = with_class_bias(int8_bias[0], int8_bias[1], paths["onnx"],
+                                        out / INT8_NAME)
+    elif "onnx" in paths and calibration_faces is not None:
         from ferapp.quantize import quantize_int8
 
         paths["int8"] = quantize_int8(paths["onnx"], calibration_faces, out / INT8_NAME)

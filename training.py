@@ -23,7 +23,7 @@ import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
 from ferapp.quantize import calibration_faces
-from model import DEFAULT_WEIGHTS, export_artifacts, load_keras_model, weights_file
+from model import DEFAULT_WEIGHTS, INT8_NAME, export_artifacts, load_keras_model, weights_file
 from network import PRECISIONS, build_model, dtype_policy
 
 log = logging.getLogger(__name__)
@@ -647,8 +647,16 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    export_artifacts(model, export_dir, training=summary, calibration_faces=faces)
+    export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
+                     int8_bias=int8_bias(export_dir, calibration))
     return summary
+
+
+def int8_bias(export_dir: str | Path, calibration: dict | None):
+    """(the uncalibrated int8 file, the chosen bias) for export_artifacts, or None."""
+    if not calibration:
+        return None
+    return Path(export_dir) / "uncalibrated" / INT8_NAME, np.asarray(calibration["bias"])
 
 
 def recalibrate(cfg: TrainConfig, export_dir: str | Path) -> dict:
@@ -678,7 +686,8 @@ def recalibrate(cfg: TrainConfig, export_dir: str | Path) -> dict:
     summary["class_bias"] = calibration
     summary["recalibrated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     export_artifacts(model, export_dir, training=summary,
-                     calibration_faces=calibration_faces(x_tr, seed=cfg.seed))
+                     calibration_faces=calibration_faces(x_tr, seed=cfg.seed),
+                     int8_bias=int8_bias(export_dir, calibration))
     return summary
 
 

@@ -128,6 +128,32 @@ def test_int8_export_is_served_first_and_only_for_its_weights(tiny_model_dir, tm
         FacialExpressionModel(other / "model.json", other / "model_weights.h5", runtime="int8")
 
 
+
+def test_calibrated_int8_is_the_uncalibrated_one_plus_the_bias(tiny_model_dir, tmp_path):
+    """The class bias is chosen on the int8 scores of the model before it; the calibrated
+    export's int8 file adds it to those logits, so it serves exactly what the search saw."""
+    from training import apply_class_bias
+
+    faces = np.random.default_rng(5).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    keras_model = load_keras_model(tiny_model_dir / "model.json",
+                                   tiny_model_dir / "model_weights.h5")
+    before = export_artifacts(keras_model, tmp_path / "before", calibration_faces=faces)
+    bias = np.array([-0.8, -1.5, -0.4, -0.1, -0.4, 0.3, 0.0])
+    apply_class_bias(keras_model, bias, layer=keras_model.layers[-1].name)
+    after = export_artifacts(keras_model, tmp_path / "after", calibration_faces=faces,
+                             int8_bias=(before["int8"], bias))
+    served = FacialExpressionModel(after["json"], after["weights"], flip_tta=False)
+    assert served.runtime == "int8"  # the fingerprint is the calibrated weights'
+    searched = FacialExpressionModel(before["json"], before["weights"], flip_tta=False)
+    logits = np.log(searched.predict_scores(faces)) + bias
+    expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(served.predict_scores(faces), expected, atol=1e-5)
+    fp32 = FacialExpressionModel(after["json"], after["weights"], runtime="onnx",
+                                 flip_tta=False)  # and it still agrees with its fp32 model
+    np.testing.assert_allclose(served.predict_scores(faces), fp32.predict_scores(faces),
+                               atol=0.05)
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architectures_under_mixed_precision_keep_a_float32_output(arch):
     import keras

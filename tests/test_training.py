@@ -92,6 +92,12 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     added = (shipped.get_layer("emotion").get_weights()[1]
              - before.get_layer("emotion").get_weights()[1])
     np.testing.assert_allclose(added, bias["bias"], atol=1e-5)
+    import onnx  # the int8 file is the uncalibrated one with that bias on its logits
+
+    int8 = onnx.load(str(out / "model.int8.onnx")).graph
+    assert "class_bias_add" in [n.name for n in int8.node]
+    np.testing.assert_allclose(onnx.numpy_helper.to_array(
+        next(t for t in int8.initializer if t.name == "class_bias")), bias["bias"], atol=1e-6)
 
     # the bias trade-off bench reads that export: one row per objective and split
     bench = run("bench/bench_calibration.py", "--model-dir", str(out / "uncalibrated"),
