@@ -23,7 +23,8 @@ import fer_data
 from labels import EMOTIONS
 from ferapp import ferplus
 from ferapp.quantize import calibration_faces
-from model import DEFAULT_WEIGHTS, INT8_NAME, export_artifacts, load_keras_model, weights_file
+from model import (DEFAULT_WEIGHTS, INT8_NAME, export_artifacts, file_sha256, load_keras_model,
+                   weights_file)
 from network import PRECISIONS, build_model, dtype_policy
 
 log = logging.getLogger(__name__)
@@ -403,6 +404,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
             if cfg.init_weights:
                 warm_start(model, cfg.init_weights)
             compile_model(model, cfg, len(batches))
+            (out / "sources.json").write_text(json.dumps(weight_sources(cfg), indent=2))
         (out / "train_config.json").write_text(json.dumps(asdict(user_cfg), indent=2))
 
         cbs = [
@@ -431,6 +433,14 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
                      extra={"devices": devices, "global_batch_size": cfg.batch_size,
                             "effective_learning_rate": cfg.learning_rate})
     return hist.history, summary
+
+
+def weight_sources(cfg: TrainConfig) -> dict:
+    """Which weights a run started from and learned from (``--init``, ``--teacher``): each
+    path as given and its weights file's SHA-256, so a later reader can tell which model
+    a path such as ``.`` meant when the run began."""
+    return {role: {"path": str(path), "weights_sha256": file_sha256(weights_file(path))}
+            for role, path in (("init", cfg.init_weights), ("teacher", cfg.teacher)) if path}
 
 
 def recorded_class_bias(weights: str | Path) -> np.ndarray | None:
@@ -639,6 +649,8 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "checkpoint_criterion": "PublicTest val_score: mean of the accuracy on the original "
                                 "labels and on the FER+ majority (original only without votes)",
         "class_bias": calibration,
+        "weight_sources": (json.loads((out / "sources.json").read_text())
+                           if (out / "sources.json").is_file() else None),
         "epochs_done": state["epochs_done"],
         "train_wall_time_s": round(state.get("wall_s", 0.0), 1),
         "backend": keras.backend.backend(),

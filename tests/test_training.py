@@ -268,6 +268,10 @@ def test_warm_start_snapshots_and_weight_averaging(tmp_path, data_dir):
     averaging = json.loads((out / "training.json").read_text())["weight_averaging"]
     assert [t["epochs"] for t in averaging["tried"]] == [[2, 3], [1, 3]]
     assert all(0 < t["val_score"] <= 1 for t in averaging["tried"])
+    sha = hashlib.sha256((base / "model_weights.h5").read_bytes()).hexdigest()
+    assert json.loads((out / "training.json").read_text())["weight_sources"] == {
+        "init": {"path": str(base), "weights_sha256": sha}}
+    assert json.loads((base / "training.json").read_text())["weight_sources"] == {}
 
 
 def test_init_from_missing_weights_is_one_line_error(tmp_path, data_dir):
@@ -353,6 +357,10 @@ def test_distillation_from_an_export_in_smoke_mode(tmp_path, data_dir):
     config = json.loads((out / "training.json").read_text())["config"]
     assert (config["teacher"], config["teacher_mix"], config["teacher_temperature"]) == (
         str(base), 0.6, 2.0)
+    # the run records which weights it learned from, by content, not only by path
+    sources = json.loads((out / "training.json").read_text())["weight_sources"]
+    assert sources == {"teacher": {"path": str(base), "weights_sha256": hashlib.sha256(
+        (base / "model_weights.h5").read_bytes()).hexdigest()}}
 
     (tmp_path / "empty").mkdir()
     for extra, message in [
