@@ -2,6 +2,7 @@
 # One entry point for newcomers and CI.
 #   ./run.sh [app options]   set up .venv on first use, then start the app (http://127.0.0.1:5000)
 #   ./run.sh test [pytest options]   set up (incl. headless Chromium) and run the test suite
+#   ./run.sh lint                    set up and run ruff over the whole repository
 set -euo pipefail
 cd "$(dirname "$0")"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
@@ -9,7 +10,8 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 setup_python() {  # $1: app or dev; reinstalls only when a requirements file changed
   local stamp=".venv/.installed-$1"
   if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt requirements-dev.txt ] \
-     && [ "$stamp" -nt requirements-nodeps.txt ] && [ "$stamp" -nt requirements-ray.txt ]; then
+     && [ "$stamp" -nt requirements-nodeps.txt ] && [ "$stamp" -nt requirements-ray.txt ] \
+     && [ "$stamp" -nt pyproject.toml ]; then
     return
   fi
   [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -35,6 +37,10 @@ setup_browser() {
   fi
 }
 
+if [ "${1:-}" = lint ]; then
+  setup_python dev
+  exec .venv/bin/ruff check .
+fi
 if [ "${1:-}" = test ]; then
   shift
   setup_python dev

@@ -10,23 +10,14 @@ import argparse
 import logging
 import sys
 
-import fer_data
-from network import ARCHITECTURES, PRECISIONS
+from ferapp.learning import data as fer_data
+from ferapp.learning.ferplus import FerPlusError
+from ferapp.learning.network import ARCHITECTURES, PRECISIONS
+from ferapp.vision.classifier import JSON_NAME, ModelLoadError, weights_file
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(fer_data.default_data_dir()),
-                   help="FER-2013 folder with train/ and test/ (default: $FER_DATA or "
-                        "../shared/data/fer2013)")
-    p.add_argument("--out", default="runs/latest", help="run folder: checkpoints, logs, export")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam",
-                   help="adam, adamw (decoupled weight decay) or sgd (Nesterov momentum 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--dropout", type=float, default=0.3, help="dropout in the dense head")
+def add_target_options(p):
+    """The training target (labels and FER+ votes), augmentation, and the class bias."""
     p.add_argument("--target-mix", type=float, default=0.0, metavar="W",
                    help="training target = (1-W) one-hot original label + W FER+ vote "
                         "distribution (0: original labels only; needs ferplus_votes.csv)")
@@ -47,6 +38,22 @@ def parse_args(argv=None):
                    help="no training: choose the class bias anew for the finished run "
                         "exported to --export/--out (from its uncalibrated/ export) with "
                         "--min-recall and --bias-floors, and export it again")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(fer_data.default_data_dir()),
+                   help="FER-2013 folder with train/ and test/ (default: $FER_DATA or "
+                        "../shared/data/fer2013)")
+    p.add_argument("--out", default="runs/latest", help="run folder: checkpoints, logs, export")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam",
+                   help="adam, adamw (decoupled weight decay) or sgd (Nesterov momentum 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout in the dense head")
+    add_target_options(p)
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="warm start from these weights (an export folder or its "
@@ -82,47 +89,56 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from ferapp.ferplus import FerPlusError
-    from model import ModelLoadError, weights_file
+def fail(message) -> int:
+    print(f"train.py: error: {message}", file=sys.stderr)
+    return 2
+
+
+def parse_floors(text: str | None):
+    """--bias-floors as (original, FER+), None when not given; ValueError when malformed."""
+    if text is None:
+        return None
+    try:
+        floors = tuple(float(f) for f in text.split(","))
+    except ValueError:
+        floors = ()
+    if len(floors) != 2 or not all(0 < f < 1 for f in floors):
+        raise ValueError("--bias-floors takes two accuracies between 0 and 1, e.g. 0.69,0.76")
+    return floors
+
+
+def check_args(args) -> str | None:
+    """What is wrong with the options or the files they name (one line), or None: found
+    before Keras starts (and prints its own start-up lines)."""
     if not 0 <= args.target_mix <= 1:
-        print("train.py: error: --target-mix must be between 0 and 1", file=sys.stderr)
-        return 2
+        return "--target-mix must be between 0 and 1"
     if args.teacher and not (0 < args.teacher_mix <= 1 and args.teacher_temperature > 0):
-        print("train.py: error: --teacher-mix must be in (0, 1] and --teacher-temperature "
-              "above 0", file=sys.stderr)
-        return 2
-    bias_floors = None
-    if args.bias_floors is not None:
-        try:
-            bias_floors = tuple(float(f) for f in args.bias_floors.split(","))
-        except ValueError:
-            bias_floors = ()
-        if len(bias_floors) != 2 or not all(0 < f < 1 for f in bias_floors):
-            print("train.py: error: --bias-floors takes two accuracies between 0 and 1, "
-                  "e.g. 0.69,0.76", file=sys.stderr)
-            return 2
-    if (args.recalibrate or bias_floors) and not args.min_recall > 0:
-        print("train.py: error: --recalibrate and --bias-floors need --min-recall R > 0",
-              file=sys.stderr)
-        return 2
-    try:  # fail fast, before Keras starts (and prints its own start-up lines)
+        return "--teacher-mix must be in (0, 1] and --teacher-temperature above 0"
+    try:
+        floors = parse_floors(args.bias_floors)
+    except ValueError as exc:
+        return str(exc)
+    if (args.recalibrate or floors) and not args.min_recall > 0:
+        return "--recalibrate and --bias-floors need --min-recall R > 0"
+    try:
         fer_data.list_split(args.data, "train")
         if args.init and not args.resume:
             weights_file(args.init)
         if args.teacher:
             teacher = weights_file(args.teacher)
-            if not (teacher.parent / "model.json").is_file():
+            if not (teacher.parent / JSON_NAME).is_file():
                 raise ModelLoadError(f"teacher {args.teacher} has no model.json beside "
                                      f"{teacher.name}")
     except (fer_data.DataError, ModelLoadError) as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 2
-    from training import DistributeError, TrainConfig, recalibrate, train  # imports Keras
+        return str(exc)
+    return None
 
-    cfg = TrainConfig(
+
+def config_from(args):
+    """The TrainConfig the options describe."""
+    from ferapp.learning.config import TrainConfig
+
+    return TrainConfig(
         data_dir=args.data, out_dir=args.out, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
@@ -131,31 +147,52 @@ def main(argv=None) -> int:
         init_weights=args.init, snapshots=args.snapshots, teacher=args.teacher,
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
         teacher_temperature=args.teacher_temperature,
-        average_last=args.average_last, precision=args.precision, bias_floors=bias_floors,
+        average_last=args.average_last, precision=args.precision,
+        bias_floors=parse_floors(args.bias_floors),
     )
-    if args.recalibrate:
-        try:
-            summary = recalibrate(cfg, args.export or args.out)
-        except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
-            print(f"train.py: error: {exc}", file=sys.stderr)
-            return 2
-        after = summary["class_bias"]["after"]
-        print(f"class bias {summary['class_bias']['bias']}: PublicTest as served "
-              f"accuracy {after['accuracy']:.4f}, FER+ {after['accuracy_ferplus']}, weakest "
-              f"recall {after['weakest_class']} {after['weakest_recall']:.3f}; exported to "
-              f"{args.export or args.out}")
-        return 0
+
+
+def run_recalibrate(cfg, export_dir: str) -> int:
+    from ferapp.learning.trainer import recalibrate
+
     try:
-        _, summary = train(cfg, resume=args.resume, export_dir=args.export)
+        summary = recalibrate(cfg, export_dir)
+    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
+        return fail(exc)
+    after = summary["class_bias"]["after"]
+    print(f"class bias {summary['class_bias']['bias']}: PublicTest as served "
+          f"accuracy {after['accuracy']:.4f}, FER+ {after['accuracy_ferplus']}, weakest "
+          f"recall {after['weakest_class']} {after['weakest_recall']:.3f}; exported to "
+          f"{export_dir}")
+    return 0
+
+
+def run_training(cfg, resume: bool, export_dir: str | None) -> int:
+    from ferapp.learning.config import DistributeError
+    from ferapp.learning.trainer import train
+
+    try:
+        _, summary = train(cfg, resume=resume, export_dir=export_dir)
     except (fer_data.DataError, FerPlusError, DistributeError, ModelLoadError) as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     fp = summary["best_public_accuracy_ferplus"]
     print(f"best PublicTest epoch {summary['best_epoch']} of {summary['epochs_done']}: "
           f"accuracy {summary['best_public_accuracy']:.4f}"
           + (f", FER+ {fp:.4f}" if fp is not None else "")
-          + f"; exported to {args.export or args.out}")
+          + f"; exported to {export_dir or cfg.out_dir}")
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    problem = check_args(args)
+    if problem:
+        return fail(problem)
+    cfg = config_from(args)
+    if args.recalibrate:
+        return run_recalibrate(cfg, args.export or args.out)
+    return run_training(cfg, args.resume, args.export)
 
 
 if __name__ == "__main__":

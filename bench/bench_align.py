@@ -22,10 +22,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-import fer_data  # noqa: E402
-from ferapp.detect import make_detector  # noqa: E402
-from model import FacialExpressionModel  # noqa: E402
-from pipeline import crop_faces  # noqa: E402
+from ferapp.learning import data as fer_data  # noqa: E402
+from ferapp.vision.classifier import FacialExpressionModel  # noqa: E402
+from ferapp.vision.crop import crop_faces  # noqa: E402
+from ferapp.vision.detect import make_detector  # noqa: E402
 
 
 def scene(face: np.ndarray, angle: float, zoom: int = 3, canvas: int = 336):

@@ -7,19 +7,19 @@ tutorial's network measured in the same run.
 """
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from common import timeit
 
 import keras  # noqa: E402  (after common: quiet TensorFlow logs)
+import numpy as np
 
-from model import FacialExpressionModel, export_artifacts
-from network import ARCHITECTURES, build_model, dtype_policy
+from ferapp.learning.export import export_artifacts
+from ferapp.learning.network import ARCHITECTURES, build_model, dtype_policy
+from ferapp.system import cores
+from ferapp.vision.classifier import FacialExpressionModel
 
 FACES = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
 
@@ -68,7 +68,7 @@ def main():
         print(f"{a:<12} {params:>10,} {fp32:>12.0f} {bf16:>6.0f} {bf16 / ref[2]:>10.2f}x "
               f"{infer:>12.2f} {served:>9.2f} {served / ref[4]:>10.2f}x")
     print(f"(vs tutorial: bf16 training, served int8 + flip; keras {keras.__version__}, "
-          f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, batch 64 / 4 faces)")
+          f"backend {keras.backend.backend()}, {cores()} CPUs, batch 64 / 4 faces)")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-
 from common import ROOT  # noqa: F401  (sys.path)
 
-from camera import DemoCapture  # noqa: E402
-from ferapp import batch  # noqa: E402
+import cv2
+
+from ferapp.offline import batch
+from ferapp.vision.sources import DemoCapture  # noqa: E402
 
 
 def make_clips(folder: Path, n: int, seconds: float) -> list[Path]:

@@ -4,7 +4,7 @@
                                       [--accuracy-floors 0.69,0.76]
 
 For each recall floor, the per-class output bias is chosen on PublicTest
-(training.tune_class_bias, as ``train.py --min-recall`` does) and then applied to
+(ferapp.learning.class_bias.tune_class_bias, as ``train.py --min-recall`` does) and then applied to
 PrivateTest, on the scores as served (the export's int8 model when it has one, flip TTA).
 Two objectives: ``mean`` maximises the mean of the two accuracies with the weakest recall
 held at the floor; ``targets`` (``train.py --bias-floors``) keeps both accuracies above
@@ -25,10 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-import fer_data  # noqa: E402
-from evaluate import headline  # noqa: E402
-from ferapp import ferplus  # noqa: E402
-from model import FacialExpressionModel, ModelLoadError  # noqa: E402
+from ferapp.learning import data as fer_data  # noqa: E402
+from ferapp.learning.metrics import headline  # noqa: E402
+from ferapp.vision.classifier import FacialExpressionModel, ModelLoadError  # noqa: E402
 
 
 def shipped_run_export() -> Path:
@@ -38,7 +37,7 @@ def shipped_run_export() -> Path:
 
 
 def main(argv=None):
-    from training import tune_class_bias
+    from ferapp.learning.class_bias import tune_class_bias
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", default=None,
@@ -58,7 +57,7 @@ def main(argv=None):
     splits = {}
     for split in ("public", "private"):
         x, y = fer_data.load_split(args.data, split)
-        fp = ferplus.majority_labels(fer_data.load_votes(args.data, split))
+        fp = fer_data.ferplus_labels(args.data, split, required=True)
         splits[split] = (np.log(np.clip(model.predict_scores(x), 1e-9, 1)), y, fp)
     acc_floors = tuple(float(f) for f in args.accuracy_floors.split(","))
     print(f"{'floor':>5} {'objective':<9} {'split':<8} {'original':>8} {'FER+':>6} "

@@ -10,7 +10,6 @@ searches stills (``detect_still``) and, for comparison, at the live working widt
 dev videos: share of frames with a face and face-count changes per 100 frames (flicker).
 Data: $FER_DEVSET or ../shared/data/devset (photos/boxes.csv, photos/manifest.csv).
 """
-
 import argparse
 import csv
 import os
@@ -18,6 +17,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +27,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ferapp.detect import iou, make_detector  # noqa: E402
-from ferapp.intake import decode_image  # noqa: E402
+from ferapp.vision.detect import iou, make_detector  # noqa: E402
+from ferapp.vision.intake import decode_image  # noqa: E402
 
 CATEGORIES = [("single_frontal", "single"), ("single_glasses", "single"),
               ("single_tilt", "tilted"), ("single_occluded", "occluded"),
@@ -91,9 +91,9 @@ def frame_ms(det, frame, n=30):
 
 def videos(det, root: Path, every: int = 2):
     rows = []
-    from ferapp.tracking import FaceTracker
-    from labels import EMOTIONS
-    from pipeline import FaceResult
+    from ferapp.labels import EMOTIONS
+    from ferapp.vision.pipeline import FaceResult
+    from ferapp.vision.tracking import FaceTracker
 
     people = {}
     with open(root / "videos" / "manifest.csv") as f:
@@ -113,11 +113,11 @@ def videos(det, root: Path, every: int = 2):
                     frame = cv2.resize(frame, (640, round(frame.shape[0] * 640 / frame.shape[1])))
                 dets = det.detect(frame)
                 counts.append(len(dets))
-                fake = [FaceResult(d.box, {e: 1.0 / 7 for e in EMOTIONS}) for d in dets]
+                fake = [FaceResult(d.box, dict.fromkeys(EMOTIONS, 1.0 / 7)) for d in dets]
                 ids |= {r.face_id for r in tracker.update(i // every, fake)}
             i += 1
         cap.release()
-        changes = sum(1 for a, b in zip(counts, counts[1:]) if a != b)
+        changes = sum(1 for a, b in pairwise(counts) if a != b)
         rows.append((path.stem, len(counts), np.mean([c > 0 for c in counts]),
                      100 * changes / max(1, len(counts) - 1), np.median(counts), len(ids),
                      people.get(path.stem, "?")))

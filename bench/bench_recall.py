@@ -9,14 +9,14 @@ import argparse
 import itertools
 import time
 
+from common import frame_with_faces
+
 import cv2
 import numpy as np
 
-from common import frame_with_faces
-
-import fer_data
-from camera import DemoCapture
-from pipeline import FaceDetector
+from ferapp.learning import data as fer_data
+from ferapp.vision.detect import HaarDetector
+from ferapp.vision.sources import DemoCapture
 
 
 def fer_frames(n_frames: int, seed: int = 0):
@@ -89,11 +89,11 @@ def main():
     # the real photos: the baseline's detections on the full-resolution frame are the truth
     # to match, plus the known single face of each frame
     photos = [(g, base_detect(g)) for g, _ in photo_frames()]
-    candidates = {"tutorial (640 px, 1.3, 5)": base_detect, "ours (default)": FaceDetector().detect}
+    candidates = {"tutorial (640 px, 1.3, 5)": base_detect, "ours (default)": HaarDetector().detect}
     if args.grid:
         for width, sf, mn, mf in itertools.product((240, 320), (1.1, 1.15, 1.2), (4, 5),
                                                    (32, 48)):
-            d = FaceDetector(width, sf, mn, mf)
+            d = HaarDetector(width, sf, mn, mf)
             candidates[f"{width} px, {sf}, {mn}, min {mf}"] = d.detect
     print(f"{'detector':<28} {'PrivateTest faces':>18} {'recall':>7} {'false':>6} "
           f"{'photo faces':>12} {'ms/frame':>9}")

@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
+from common import ROOT, frame_with_faces
+
 import cv2
 import psutil
-
-from common import ROOT, frame_with_faces
 
 
 def write_video(path: Path, seconds: int = 4, fps: float = 30.0):
@@ -55,7 +55,7 @@ def wait_ready(port, proc, seconds=30.0):
             return status(port)
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit("the server exited at start-up")
+                raise SystemExit("the server exited at start-up") from None
             time.sleep(0.1)
     raise SystemExit("the server did not answer")
 
@@ -134,7 +134,7 @@ def measure(port, proc, viewers, seconds):
     counts0 = [t.frames for t in threads]
     cpu0, a0, t0 = ps.cpu_times(), status(port)["frames_analyzed"], time.perf_counter()
     time.sleep(seconds)
-    counts = [t.frames - c for t, c in zip(threads, counts0)]
+    counts = [t.frames - c for t, c in zip(threads, counts0, strict=True)]
     cpu1, a1, t1 = ps.cpu_times(), status(port)["frames_analyzed"], time.perf_counter()
     stop.set()
     for t in threads:
@@ -143,7 +143,8 @@ def measure(port, proc, viewers, seconds):
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     fps = [c / elapsed for c in counts]
     return {"viewers": viewers, "fps_mean": sum(fps) / len(fps), "fps_min": min(fps),
-            "analyzed_fps": (a1 - a0) / elapsed, "cpu_ms_per_frame": 1000 * cpu / max(1, sum(counts)),
+            "analyzed_fps": (a1 - a0) / elapsed,
+            "cpu_ms_per_frame": 1000 * cpu / max(1, sum(counts)),
             "rss_mb": ps.memory_info().rss / 2**20}
 
 

@@ -14,24 +14,24 @@ follows. Rates are label changes per minute of tracked face (tracks of 1 s or mo
 
     python bench/bench_smoothing.py [--devset DIR] [--seconds 6] [--windows 0 0.25 0.5 1 2]
 """
-
 import argparse
 import os
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from common import ROOT  # noqa: E402, F401  (sys.path)
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import ROOT  # noqa: E402, F401  (sys.path)
-
-from camera import DemoCapture  # noqa: E402
-from ferapp.detect import make_detector  # noqa: E402
-from ferapp.tracking import DEFAULT_SMOOTH_S, FaceTracker  # noqa: E402
-from model import default_model  # noqa: E402
-from pipeline import ExpressionPipeline  # noqa: E402
+from ferapp.vision.classifier import default_model  # noqa: E402
+from ferapp.vision.detect import make_detector  # noqa: E402
+from ferapp.vision.pipeline import ExpressionPipeline  # noqa: E402
+from ferapp.vision.sources import DemoCapture  # noqa: E402
+from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker  # noqa: E402
 
 FPS = 15.0
 
@@ -86,7 +86,7 @@ def label_changes(segments, window, fps):
                 labels.setdefault(r.face_id, []).append(r.emotion)
         for seq in labels.values():
             if len(seq) >= fps:  # tracks of 1 s or more
-                changes += sum(a != b for a, b in zip(seq, seq[1:]))
+                changes += sum(a != b for a, b in pairwise(seq))
                 frames += len(seq)
     return changes * 60 * fps / max(1, frames), frames / fps
 

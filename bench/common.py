@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from camera import demo_photo  # noqa: E402
-from labels import EMOTIONS  # noqa: E402
-from pipeline import crop_faces  # noqa: E402
+from ferapp.labels import EMOTIONS  # noqa: E402
+from ferapp.vision.crop import crop_faces  # noqa: E402
+from ferapp.vision.sources import demo_photo  # noqa: E402
 
 
 def frame_with_faces(n: int, size=(640, 480)) -> np.ndarray:
@@ -82,7 +82,7 @@ class TutorialPipeline:
         frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         boxes = self.detect(gray)
-        for (x, y, w, h), label in zip(boxes, self.classify(gray, boxes)):
+        for (x, y, w, h), label in zip(boxes, self.classify(gray, boxes), strict=True):
             cv2.putText(frame, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 0), 2)
             cv2.rectangle(frame, (x, y), (x + w, y + h), (255, 0, 0), 2)
         return cv2.imencode(".jpg", frame)[1].tobytes()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import fer_data  # noqa: E402
+from ferapp.learning import data as fer_data  # noqa: E402
 
 
 def sharpness(x):

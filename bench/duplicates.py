@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import fer_data  # noqa: E402
-from labels import EMOTIONS  # noqa: E402
+from ferapp.labels import EMOTIONS  # noqa: E402
+from ferapp.learning import data as fer_data  # noqa: E402
 
 
 def digests(x: np.ndarray) -> list[str]:
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     hashes = {s: digests(x) for s, (x, _) in data.items()}
     train_counts = Counter(hashes["train"])
     train_labels: dict[str, set] = {}
-    for h, label in zip(hashes["train"], data["train"][1]):
+    for h, label in zip(hashes["train"], data["train"][1], strict=True):
         train_labels.setdefault(h, set()).add(int(label))
     extra = sum(c - 1 for c in train_counts.values() if c > 1)
     print(f"Training: {len(hashes['train'])} images, {len(train_counts)} distinct; "

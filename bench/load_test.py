@@ -27,12 +27,13 @@ import threading
 import time
 import uuid
 
-import psutil
-
 from bench_server import Viewer, free_port, start_server, status, wait_ready
 from common import ROOT  # noqa: F401  (puts the repo on sys.path)
-from camera import demo_photo
-from pipeline import encode_jpeg
+
+import psutil
+
+from ferapp.vision.draw import encode_jpeg
+from ferapp.vision.sources import demo_photo
 
 
 def upload(port, body, boundary, headers=None, full=False):

@@ -6,10 +6,11 @@
 import argparse
 from pathlib import Path
 
+from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+
 import cv2
 
-from common import ROOT  # noqa: F401  (puts the repo on sys.path)
-from camera import DemoCapture
+from ferapp.vision.sources import DemoCapture
 
 
 def main():

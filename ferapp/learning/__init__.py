@@ -1,0 +1,3 @@
+"""Training and scoring the expression CNN: networks, FER-2013 and FER+ data, targets and
+augmentation, callbacks, class bias, weight averaging, metrics and evaluation, export and
+int8 quantisation; trainer runs a training from start to export."""

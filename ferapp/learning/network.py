@@ -1,0 +1,77 @@
+"""The CNN architectures: 4 convolution blocks, 2 fully connected layers, 7-way softmax.
+
+Backend-agnostic Keras 3 (no ``tf.*``). Preprocessing lives in the model: it takes raw
+uint8-range grayscale faces (N, 48, 48, 1) and rescales them itself, so serving code
+cannot drift from training normalisation.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import keras
+from keras import layers
+
+from ferapp.labels import EMOTIONS
+
+# name -> (conv blocks as (filters, kernel, convs per block), dense widths)
+ARCHITECTURES = {
+    # the tutorial's network: 64 3x3 / 128 5x5 / 512 3x3 / 512 3x3, dense 256, 512
+    "tutorial": ([(64, 3, 1), (128, 5, 1), (512, 3, 1), (512, 3, 1)], (256, 512)),
+    # the same at half width (about 1/4 of the compute)
+    "half": ([(32, 3, 1), (64, 5, 1), (256, 3, 1), (256, 3, 1)], (128, 256)),
+    # VGG-style: two 3x3 convolutions per block, narrow early, wide late
+    "compact": ([(32, 3, 2), (64, 3, 2), (128, 3, 2), (256, 3, 2)], (256, 256)),
+    # compact with the two low-resolution blocks twice as wide (12x12 and 6x6 maps):
+    # 2.4x the multiply-adds, about the same training time in mixed bfloat16 (AMX)
+    "wide": ([(32, 3, 2), (64, 3, 2), (256, 3, 2), (512, 3, 2)], (256, 256)),
+}
+
+# Keras dtype policies a model can be built and trained under (its exports are float32)
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to ``name`` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.4,
+                conv_dropout: float = 0.0, bn_momentum: float = 0.9):
+    """Build an uncompiled functional model for one of ARCHITECTURES.
+
+    BatchNorm momentum 0.9 (not Keras' 0.99) keeps the inference statistics close to the
+    fast-moving weights of a short schedule; dropout sits in the dense head. The layers take
+    Keras' global dtype policy (``TrainConfig.precision``), except the float32 output layer.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {list(ARCHITECTURES)}")
+    blocks, dense = ARCHITECTURES[arch]
+    inputs = keras.Input((input_size, input_size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for b, (filters, kernel, convs) in enumerate(blocks, start=1):
+        for c in range(1, convs + 1):
+            x = layers.Conv2D(
+                filters, kernel, padding="same", use_bias=False, name=f"conv{b}_{c}"
+            )(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{b}_{c}")(x)
+            x = layers.Activation("relu", name=f"relu{b}_{c}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+        if conv_dropout:
+            x = layers.Dropout(conv_dropout, name=f"drop{b}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for d, width in enumerate(dense, start=1):
+        x = layers.Dense(width, use_bias=False, name=f"fc{d}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"fc{d}_bn")(x)
+        x = layers.Activation("relu", name=f"fc{d}_relu")(x)
+        x = layers.Dropout(dropout, name=f"fc{d}_drop")(x)
+    # float32 whatever the global dtype policy: a softmax and its loss need the precision
+    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion",
+                           dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=f"fer_{arch}")

@@ -1,0 +1,58 @@
+"""Training targets: one-hot labels mixed with the FER+ vote distribution, and a teacher's
+softened predictions (distillation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ferapp.labels import EMOTIONS
+from ferapp.learning import ferplus
+from ferapp.learning.class_bias import apply_class_bias, recorded_class_bias
+from ferapp.learning.metrics import predict
+from ferapp.vision.classifier import load_keras_model, weights_file
+
+
+def make_targets(y: np.ndarray, votes: np.ndarray | None, mix: float) -> np.ndarray:
+    """(N, 7) float targets: one-hot labels mixed with the FER+ vote distribution.
+
+    ``mix`` is the FER+ share (0: one-hot only, 1: FER+ only); rows without usable votes
+    keep their one-hot target.
+    """
+    onehot = np.eye(len(EMOTIONS), dtype="float32")[y]
+    if not mix or votes is None:
+        return onehot
+    dist, ok = ferplus.vote_distribution(votes)
+    out = onehot.copy()
+    out[ok] = (1 - mix) * onehot[ok] + mix * dist[ok]
+    return out
+
+
+def teacher_probs(teacher: str | Path, faces: np.ndarray, temperature: float = 1.0,
+                  batch_size: int = 256) -> np.ndarray:
+    """(N, 7) soft targets from a trained export for uint8 faces (N, 48, 48).
+
+    The teacher's log-probabilities of each face and its mirror image are averaged, the
+    class bias its export was calibrated with is taken out (the network as it learned),
+    and ``temperature`` > 1 softens the distribution: p ∝ exp(mean log p / T).
+    """
+    weights = weights_file(teacher)
+    model = load_keras_model(weights.parent / "model.json", weights)
+    bias = recorded_class_bias(weights)
+    if bias is not None:
+        apply_class_bias(model, -bias)
+    eps = 1e-7
+    log_p = (np.log(predict(model, faces, batch_size) + eps)
+             + np.log(predict(model, faces[:, :, ::-1], batch_size) + eps)) / 2
+    z = log_p / temperature
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(axis=1, keepdims=True)).astype("float32")
+
+
+def mix_teacher(targets: np.ndarray, teacher: np.ndarray | None, share: float) -> np.ndarray:
+    """``share`` of every target row from the teacher, the rest from ``targets``."""
+    if teacher is None or not share:
+        return targets
+    return ((1 - share) * targets + share * teacher).astype("float32")

@@ -1,0 +1,118 @@
+"""Analyse one recording or a set of photos: one row per face per analysed frame (the
+columns of ``FACE_COLUMNS``), tracked and smoothed as in the live stream, and the annotated
+copy.
+
+    from ferapp.offline.recording import analyze_video
+    df = analyze_video("clip.mp4", out_dir="outputs/clip")   # pandas.DataFrame
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import pandas as pd
+
+from ferapp.labels import EMOTIONS, FACE_COLUMNS
+from ferapp.offline.inputs import InputError
+from ferapp.offline.mp4 import Mp4Writer
+from ferapp.vision.classifier import default_model
+from ferapp.vision.draw import draw_results
+from ferapp.vision.intake import InvalidImage, decode_image
+from ferapp.vision.pipeline import ExpressionPipeline
+from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker
+
+
+def face_rows(frame_no, time_s, results):
+    """CSV rows of one frame's results (FaceResults with face ids)."""
+    for r in results:
+        yield [frame_no, time_s, r.face_id, *r.box, r.emotion, round(r.confidence, 4),
+               *(round(r.scores[e], 4) for e in EMOTIONS)]
+
+
+def progress_bar(total, unit="frame"):
+    """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr,
+                disable=None)
+
+
+def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
+                  smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
+                  progress: bool = True) -> pd.DataFrame:
+    """Analyse every ``every``-th frame of a video; return one row per face per frame.
+
+    With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False).
+    Each face's scores (and so its label) are averaged over the last ``smooth`` seconds of
+    video, as in the live stream; 0 gives each frame's own scores.
+    """
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist")
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        cap.release()
+        raise InputError(f"cannot decode a frame of {path}: not a video OpenCV can read")
+    pipeline = pipeline or ExpressionPipeline(default_model())
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    tracker = FaceTracker(max_gap=max(1, round(fps / every)), smooth_s=smooth)
+    writer = None
+    if out_dir is not None and write_video:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        h, w = first.shape[:2]
+        writer = Mp4Writer(Path(out_dir) / f"{path.stem}_annotated.mp4", fps / every, (w, h))
+    rows, frame_no, frame = [], 0, first
+    bar = progress_bar(total) if progress else None
+    try:
+        while frame is not None:
+            if frame_no % every == 0:
+                results = tracker.update(frame_no // every, pipeline.analyze(frame),
+                                         t=frame_no / fps)
+                rows.extend(face_rows(frame_no, round(frame_no / fps, 4), results))
+                if writer is not None:
+                    draw_results(frame, results)
+                    writer.write(frame)
+            frame_no += 1
+            if bar is not None:
+                bar.update(1)
+            ok, frame = cap.read()
+            frame = frame if ok else None
+    finally:
+        cap.release()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    return pd.DataFrame(rows, columns=list(FACE_COLUMNS))
+
+
+def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Analyse photos independently (face ids per photo); write annotated copies to out_dir."""
+    pipeline = pipeline or ExpressionPipeline(default_model(), still=True)
+    rows = []
+    bar = progress_bar(len(paths), "image") if progress else None
+    for i, p in enumerate(paths):
+        try:  # EXIF orientation applied: boxes are those of the upright photo
+            image = decode_image(Path(p).read_bytes(), work_side=None).image
+        except (InvalidImage, OSError) as exc:
+            raise InputError(f"cannot decode image {p}: {exc}") from None
+        results = [replace(r, face_id=k) for k, r in enumerate(pipeline.analyze(image))]
+        for row in face_rows(i, float("nan"), results):
+            rows.append([*row, Path(p).name])
+        if out_dir is not None:
+            draw_results(image, results)
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(Path(out_dir) / f"{Path(p).stem}_annotated.jpg"), image)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return pd.DataFrame(rows, columns=[*FACE_COLUMNS, "file"])

@@ -1,0 +1,91 @@
+"""One recording of a batch, analysed in a worker process (local pool or Ray task) into its
+own folder, atomically; the worker keeps its model and detector between recordings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from ferapp.offline.jobs import Job, Options, error_text, failure_row
+from ferapp.offline.recording import analyze_video
+from ferapp.offline.report import emotion_shares, plot_timelines, summarize
+from ferapp.system import atomic_path
+from ferapp.vision.classifier import default_model, load_export
+from ferapp.vision.detect import make_detector
+from ferapp.vision.pipeline import ExpressionPipeline
+
+
+def is_done(out: Path, rec_id: str) -> bool:
+    """True when the recording's folder and its Parquet part are both in place."""
+    return ((out / "recordings" / rec_id / "summary.json").is_file()
+            and (out / "faces.parquet" / f"recording={rec_id}" / "part.parquet").is_file())
+
+
+_PIPELINE = {}
+
+
+def worker_pipeline(opts: Options):
+    """The model and detector of this worker process, loaded once and reused."""
+    key = (opts.detector, opts.model_dir)
+    if key not in _PIPELINE:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        model = load_export(opts.model_dir) if opts.model_dir else default_model()
+        _PIPELINE[key] = ExpressionPipeline(model, make_detector(opts.detector))
+    return _PIPELINE[key]
+
+
+def _duration(path: str) -> tuple[float, float]:
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+    finally:
+        cap.release()
+    return frames / fps, fps
+
+
+def analyze_recording(job: Job, out: str, opts: Options) -> dict:
+    """Analyse one recording into ``out``; return its summary row, or a failure row
+    (``{"error": ...}``) for a recording that cannot be read. Writes atomically."""
+    out = Path(out)
+    started = time.perf_counter()
+    partial = out / ".partial" / f"{job.rec_id}.{uuid.uuid4().hex[:8]}"
+    partial.mkdir(parents=True)
+    try:
+        try:
+            df = analyze_video(job.path, partial, opts.every, opts.write_video, opts.smooth,
+                               pipeline=worker_pipeline(opts), progress=False)
+        except Exception as exc:  # corrupt file, no video stream, missing file
+            return failure_row(job, error_text(exc))
+        duration, _ = _duration(job.path)
+        df.to_csv(partial / "faces.csv", index=False)
+        summary = summarize(df)
+        plot_timelines(df, partial)
+        rows = df.reset_index(drop=True)
+        share = emotion_shares(rows["emotion"])
+        row = {"recording": job.rec_id, "path": job.path, "duration_s": round(duration, 3),
+               "analysed_frames": int(rows["frame"].nunique()) if len(rows) else 0,
+               "face_rows": int(len(rows)), "faces": len(summary["faces"]),
+               **{f"share_{e}": s for e, s in share.items()},
+               "seconds": round(time.perf_counter() - started, 2)}
+        (partial / "summary.json").write_text(json.dumps(
+            {"input": job.path, "every": opts.every, "smooth": opts.smooth, "table": row,
+             **summary}, indent=2))
+        part_dir = out / "faces.parquet" / f"recording={job.rec_id}"
+        part_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(part_dir / "part.parquet") as tmp:
+            rows.to_parquet(tmp, index=False)
+        final = out / "recordings" / job.rec_id
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # --force: the old outputs go only once the new ones exist
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        return row
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

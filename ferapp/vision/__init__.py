@@ -1,0 +1,3 @@
+"""From a frame to its faces: sources and captures (sources, broadcast), image intake,
+face detectors, crop and alignment, the detect -> crop -> classify -> draw pipeline,
+tracking and smoothing, the stream step, and the served classifier (ONNX Runtime)."""

@@ -1,0 +1,188 @@
+"""JSON API: classify an uploaded photo or a frame of a visitor's camera, list the
+sources, and the live results feed of each source's stream."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from ferapp.system import release_free_memory
+from ferapp.vision.draw import draw_results, encode_jpeg
+from ferapp.vision.intake import InvalidImage, decode_image
+from ferapp.vision.pipeline import FaceResult
+from ferapp.web.pages import camera_at
+from ferapp.web.state import app_state
+from ferapp.web.visitors import LiveError
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _upload_bytes() -> bytes:
+    """The one uploaded file in the multipart field 'image', or a 4xx."""
+    if not request.mimetype.startswith("multipart/form-data"):
+        abort(415, "send multipart/form-data with the photo in the field 'image'")
+    files = request.files.getlist("image")
+    if not files:
+        abort(400, "no file in the multipart field 'image'")
+    if len(files) > 1:
+        abort(400, "send exactly one file in the field 'image'")
+    return files[0].read()
+
+
+@bp.post("/predict")
+def predict():
+    """Classify every face of an uploaded photo: JSON, or the annotated JPEG (?annotate=1).
+
+    ``?image=1`` adds the annotated JPEG to the JSON (base64, ``annotated_jpeg``): the page
+    gets results and picture in one request, for every format it may upload.
+
+    Boxes, width and height are those of the upright picture (EXIF orientation applied) at
+    full size. At most DECODE_SLOTS uploads are decoded and analysed at once; the others
+    wait up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
+    """
+    data = _upload_bytes()
+    state = app_state()
+    slots = state.decode_slots
+    if not slots.acquire(timeout=current_app.config["DECODE_WAIT_S"]):
+        resp = jsonify(error="busy: too many photos are being analysed; retry in a moment")
+        resp.status_code, resp.headers["Retry-After"] = 503, "2"
+        return resp
+    draw = _flag("annotate") or _flag("image")
+
+    def work(data: bytes):
+        decoded = decode_image(data)
+        results = state.stills.analyze(decoded.image)
+        annotated = encode_jpeg(draw_results(decoded.image, results), 90) if draw else None
+        meta = replace(decoded, image=None)  # the pixels are not needed any more
+        del decoded
+        release_free_memory()
+        return meta, results, annotated
+
+    try:
+        # on the DECODE_SLOTS upload threads, not on any of the server's 48: only they
+        # ever hold decoder and runtime buffers
+        decoded, results, annotated = state.workers.submit(work, data).result()
+    except InvalidImage as exc:
+        abort(exc.status, str(exc))
+    finally:
+        slots.release()
+    if _flag("annotate"):
+        return Response(annotated, mimetype="image/jpeg")
+    faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]
+    extra = {"annotated_jpeg": base64.b64encode(annotated).decode()} if annotated else {}
+    return jsonify(faces=faces, width=decoded.width, height=decoded.height, **extra)
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "0").lower() in ("1", "true", "yes")
+
+
+def source_name(source) -> str:
+    """A display name that shows no directory, credentials or query of the source."""
+    if source.kind == "webcam":
+        return f"webcam {source.target}"
+    if source.kind == "url":
+        parts = urlsplit(source.text)
+        return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port
+                                                             else "")
+    if source.kind in ("file", "image"):
+        return Path(source.text).name
+    return source.text
+
+
+@bp.get("/sources")
+def sources():
+    """The sources the server was started with, by index (the page picks by index only)."""
+    cams = app_state().cameras
+    return jsonify(sources=[{"index": i, "kind": c.source.kind, "name": source_name(c.source)}
+                            for i, c in enumerate(cams)])
+
+
+def _int_arg(name: str, default=None, minimum: int = 0):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer")
+    if value < minimum:
+        abort(400, f"'{name}' must be at least {minimum}")
+    return value
+
+
+@bp.get("/status")
+def status():
+    """Source ``?source=i``'s latest analysed frame: faces, fps, viewers. With
+    ``?after=N``, also ``frames``: every analysed frame numbered after N (the last two
+    minutes at most) with its unix time and faces, for timelines and recordings."""
+    cam = camera_at(_int_arg("source", 0))
+    frame = cam.latest()
+    after = _int_arg("after", None, minimum=-1)
+    extra = {}
+    if after is not None:
+        extra["frames"] = [{"frame": n, "t": round(t, 3), "faces": [r.to_dict() for r in faces]}
+                           for n, t, faces in cam.results_since(after)]
+    return jsonify(
+        source=source_name(cam.source),
+        kind=cam.source.kind,
+        fps=round(cam.fps, 1),
+        viewers=cam.viewers,
+        frames_analyzed=cam.frames_analyzed,
+        frame=frame.number if frame else None,
+        status=frame.status if frame else "idle",
+        width=frame.width if frame else None,
+        height=frame.height if frame else None,
+        faces=[r.to_dict() for r in frame.faces] if frame else [],
+        **extra,
+    )
+
+
+FRAME_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+@bp.post("/frame")
+def frame():
+    """Analyse one frame of the visitor's camera (``?session=ID``, one per browser tab).
+
+    The body is the frame itself (image/jpeg, image/png or image/webp, at most
+    LIVE_MAX_BYTES). Faces are tracked and smoothed per session, like the stream's. A
+    session sends its next frame after this one's answer: a frame sent while the previous
+    one is analysed, or faster than LIVE_MAX_FPS, is dropped with 429. Nothing is stored.
+    """
+    cfg = current_app.config
+    if request.mimetype not in FRAME_TYPES:
+        abort(415, "send the frame as the request body with Content-Type image/jpeg, "
+                   "image/png or image/webp")
+    limit = cfg["LIVE_MAX_BYTES"]
+    too_big = (f"a camera frame may be at most {limit // 1024} KiB: send a smaller or more "
+               "compressed image")
+    if (request.content_length or 0) > limit:
+        abort(413, too_big)
+    data = request.stream.read(limit + 1)  # bounded, also without a Content-Length
+    if len(data) > limit:
+        abort(413, too_big)
+    if not data:
+        abort(400, "the request body is empty: send one camera frame")
+
+    size = {}
+
+    def decode():
+        try:
+            image = decode_image(data, max_pixels=cfg["LIVE_MAX_PIXELS"], work_side=None).image
+        except InvalidImage as exc:
+            raise LiveError(exc.status, str(exc)) from None
+        size.update(width=image.shape[1], height=image.shape[0])
+        return image
+
+    try:
+        results, number, ms = app_state().browser.analyze(
+            request.args.get("session", ""), decode)
+    except LiveError as exc:
+        abort(exc.status, str(exc))
+    return jsonify(frame=number, ms=round(ms, 1), **size,
+                   faces=[r.to_dict() for r in results])

@@ -1,0 +1,69 @@
+"""The page, each source's annotated MJPEG stream, and the liveness check."""
+
+from __future__ import annotations
+
+import contextlib
+
+from flask import Blueprint, Response, abort, jsonify, render_template
+
+from ferapp.labels import EMOTIONS, FACE_COLUMNS, css_color
+from ferapp.system import release_free_memory
+from ferapp.web.state import app_state
+
+bp = Blueprint("pages", __name__)
+BOUNDARY = b"frame"
+TIMELINE_S = 60  # seconds of scores the page's timelines show
+
+
+def page_labels() -> dict:
+    """What the page's script needs to know of the labels (one definition, in Python)."""
+    return {"emotions": list(EMOTIONS), "colors": {e: css_color(e) for e in EMOTIONS},
+            "columns": list(FACE_COLUMNS), "timeline_s": TIMELINE_S}
+
+
+def camera_at(index: int):
+    """The VideoCamera of source ``index``, or a 404 that says where the list is."""
+    cams = app_state().cameras
+    if not 0 <= index < len(cams):
+        abort(404, f"no source {index}: GET /api/sources lists the {len(cams)} source(s)")
+    return cams[index]
+
+
+@bp.get("/")
+def index():
+    """The page: source picker, stream or own camera, live scores, timelines, upload."""
+    return render_template("index.html", labels=page_labels())
+
+
+def mjpeg_parts(frames):
+    """multipart/x-mixed-replace parts of JPEG frames."""
+    for frame in frames:
+        yield (b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
+               b"Content-Length: " + str(len(frame.jpeg)).encode()
+               + b"\r\n\r\n" + frame.jpeg + b"\r\n")
+
+
+@bp.get("/video_feed")
+@bp.get("/video_feed/<int:index>")
+def video_feed(index: int = 0):
+    """Source ``index``'s annotated stream as multipart/x-mixed-replace JPEG frames."""
+    cam = camera_at(index)
+
+    def parts():
+        try:
+            with contextlib.closing(cam.frames()) as frames:
+                yield from mjpeg_parts(frames)
+        finally:
+            release_free_memory()  # the viewer's buffers are gone
+
+    mimetype = f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}"
+    return Response(parts(), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the model is loaded and the server answers."""
+    state = app_state()
+    return jsonify(status="ok", runtime=getattr(state.model, "runtime", "unknown"),
+                   flip_tta=getattr(state.model, "flip_tta", None),
+                   streaming=state.cameras[0].running)

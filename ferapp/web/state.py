@@ -1,0 +1,60 @@
+"""What the app holds between requests (``AppState``) and its configuration defaults."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ferapp.system import cores
+from ferapp.vision.pipeline import LockedPipeline
+from ferapp.vision.tracking import DEFAULT_SMOOTH_S
+from ferapp.web.visitors import BrowserSessions
+
+
+def decode_slots() -> int:
+    """Concurrent upload decodes: one core stays free for the live stream."""
+    return max(1, cores() - 1)
+
+
+def defaults() -> dict:
+    """The app's configuration defaults (each can be set as $FER_<NAME>)."""
+    return {
+        "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # upload limit: 10 MiB
+        "SOURCE": None,
+        "SOURCES": None,  # several sources to pick from in the page (default: [SOURCE])
+        "LOOP": True,
+        "SMOOTH_S": DEFAULT_SMOOTH_S,  # seconds of scores averaged per face
+        "LIVE_MAX_SESSIONS": 8,  # browser cameras analysed at once
+        "LIVE_MAX_FPS": 30.0,  # per browser camera
+        "LIVE_MAX_BYTES": 2 * 1024 * 1024,  # one browser camera frame
+        "LIVE_MAX_PIXELS": 1920 * 1920,
+        "DETECTOR": "centerface",
+        "DETECT_EVERY": 1,  # run the detector on every k-th stream frame (bench_pipeline.py)
+        "DECODE_SLOTS": decode_slots(),
+        "DECODE_WAIT_S": 10.0,  # an upload waits this long for a slot, then gets 503
+    }
+
+
+@dataclass
+class AppState:
+    """The model, the sources' cameras and the shared analysis state of one app."""
+
+    model: object
+    cameras: list  # one VideoCamera per source, by index (the page picks by index only)
+    browser: BrowserSessions  # visitors' cameras: one tracked, smoothed state per tab
+    stills: LockedPipeline  # the API's own pipeline: uploads are searched as stills
+    decode_slots: threading.BoundedSemaphore  # at most this many uploads analysed at once
+    workers: ThreadPoolExecutor  # ... on these threads (bench/load_test.py)
+
+    @classmethod
+    def create(cls, model, cameras, browser, stills, slots: int) -> AppState:
+        return cls(model, list(cameras), browser, stills, threading.BoundedSemaphore(slots),
+                   ThreadPoolExecutor(slots, "upload"))
+
+
+def app_state() -> AppState:
+    """The AppState of the app handling the current request."""
+    return current_app.extensions["fer"]

@@ -1,0 +1,72 @@
+"""analyze.py's single mode on a short video built from a real photo, and its bad-input errors."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferapp.labels import FACE_COLUMNS as COLUMNS
+from tests.helpers import ROOT
+
+FRAMES, BLANK = 12, {5}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, grace_hopper):
+    """640x480, 10 fps: the photo drifting right by 4 px a frame; frame 5 is blank."""
+    path = tmp_path_factory.mktemp("clip") / "interview.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 480))
+    face = cv2.resize(grace_hopper, (300, 352))
+    for i in range(FRAMES):
+        frame = np.full((480, 640, 3), 50, np.uint8)
+        if i not in BLANK:
+            frame[60:412, 100 + 4 * i:400 + 4 * i] = face
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "analyze.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_outputs(clip, tmp_path):
+    proc = run(clip, "--out", tmp_path, "--smooth", "0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    df = pd.read_csv(tmp_path / "faces.csv")
+    assert len(df) == FRAMES - len(BLANK)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["faces"]["0"]["frames"] == len(df)
+    assert sum(summary["faces"]["0"]["share"].values()) == pytest.approx(1)
+    png = (tmp_path / "timeline_face0.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and cv2.imdecode(
+        np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR) is not None
+    assert "dominant" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cli_no_faces_gives_header_only_csv(tmp_path):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
+    proc = run(blank, "--out", tmp_path / "o")
+    assert proc.returncode == 0 and "no faces found" in proc.stdout
+    df = pd.read_csv(tmp_path / "o" / "faces.csv")
+    assert df.empty and list(df.columns)[:len(COLUMNS)] == list(COLUMNS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.mp4", "does not exist"),
+    (lambda p: (p / "broken.mp4").write_bytes(b"\x00" * 500) and p / "broken.mp4",
+     "cannot decode"),
+])
+def test_cli_bad_input(tmp_path, make, message):
+    proc = run(make(tmp_path), "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("analyze.py: error:") and message in proc.stderr

@@ -1,0 +1,58 @@
+"""ferapp.learning.targets: one-hot and FER+ targets, and the teacher's softened predictions."""
+
+import numpy as np
+import pytest
+
+from ferapp.labels import EMOTIONS
+from ferapp.learning import ferplus
+
+
+def row(**votes):
+    """Ten vote counts from FER+ column names (missing columns: 0)."""
+    return np.array([votes.get(c, 0) for c in ferplus.VOTE_COLUMNS])
+
+
+def test_soft_targets_mix_one_hot_and_votes():
+    from ferapp.learning.targets import make_targets
+
+    y = np.array([EMOTIONS.index("fear"), EMOTIONS.index("sad")])
+    votes = np.stack([row(surprise=10), np.full(10, -1)])
+    t = make_targets(y, votes, 0.3)
+    assert t[0, EMOTIONS.index("fear")] == pytest.approx(0.7)
+    assert t[0, EMOTIONS.index("surprise")] == pytest.approx(0.3)
+    assert t[1, EMOTIONS.index("sad")] == 1.0  # no votes: one-hot kept
+    assert np.allclose(t.sum(1), 1)
+    assert (make_targets(y, votes, 0.0) == np.eye(7)[y]).all()
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_teacher_targets_remove_the_bias_average_the_mirror_and_soften(tmp_path):
+    import numpy as np
+
+    from ferapp.learning import class_bias, metrics, targets
+    from ferapp.learning.export import export_artifacts
+    from ferapp.learning.network import build_model
+
+    teacher = build_model("compact")
+    recorded = [-0.8, -1.5, -0.4, -0.1, -0.4, -0.4, 0.0]
+    export_artifacts(teacher, tmp_path / "export", training={"class_bias": {"bias": recorded}},
+                     onnx=False)
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+
+    soft = targets.teacher_probs(tmp_path / "export", faces)
+    class_bias.apply_class_bias(teacher, -np.array(recorded))  # the network as it learned
+    log_p = (np.log(metrics.predict(teacher, faces) + 1e-7)
+             + np.log(metrics.predict(teacher, faces[:, :, ::-1]) + 1e-7)) / 2
+    expected = np.exp(log_p) / np.exp(log_p).sum(1, keepdims=True)
+    np.testing.assert_allclose(soft, expected, atol=1e-5)
+
+    hot = targets.teacher_probs(tmp_path / "export", faces, temperature=4.0)
+    np.testing.assert_allclose(hot.sum(1), 1, atol=1e-5)
+    assert (hot.max(1) < soft.max(1)).all() and (hot.argmax(1) == soft.argmax(1)).all()
+
+    onehot = np.eye(7, dtype="float32")[[0, 3, 6, 1, 2, 5]]
+    mixed = targets.mix_teacher(onehot, soft, 0.25)
+    np.testing.assert_allclose(mixed, 0.75 * onehot + 0.25 * soft, atol=1e-6)
+    assert targets.mix_teacher(onehot, None, 0.25) is onehot

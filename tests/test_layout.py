@@ -1,0 +1,125 @@
+"""The house: the package never imports an entry point, its imports run one way down the
+layers (ferapp/__init__.py), no module imports one that stands above it, no circles; no
+module over 300 lines and no function over 60."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "ferapp"
+# lower layers first: a module may import its own layer and the ones before it
+LAYERS = [("ferapp.system", "ferapp.labels"), ("ferapp.vision",),
+          ("ferapp.learning", "ferapp.offline", "ferapp.web")]
+ENTRY_POINTS = {p.stem for p in ROOT.glob("*.py")}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (at any depth of the code, lazily or not)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            # "from ferapp.learning import data" imports the module ferapp.learning.data
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def package_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in imports_of(path) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def layer(module: str) -> int:
+    for i, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return -1  # the package's own __init__: imports nothing
+
+
+def test_the_package_never_imports_an_entry_point_or_a_root_module():
+    for path in PACKAGE.rglob("*.py"):
+        roots = {m.split(".")[0] for m in imports_of(path)} & ENTRY_POINTS
+        assert not roots, f"{path.relative_to(ROOT)} imports the root module(s) {roots}"
+
+
+def test_imports_run_down_the_layers_only():
+    for module, imported in package_graph().items():
+        for other in imported:
+            if other == "ferapp":
+                continue
+            assert layer(other) <= layer(module), (
+                f"{module} (layer {layer(module)}) imports {other} (layer {layer(other)}), "
+                "which stands above it")
+
+
+def test_siblings_of_the_top_layer_do_not_import_each_other():
+    top = LAYERS[-1]
+    for module, imported in package_graph().items():
+        own = next((p for p in top if module.startswith(p + ".")), None)
+        if own is None:
+            continue
+        for other in imported:
+            sibling = next((p for p in top if other.startswith(p + ".")), None)
+            assert sibling in (None, own), f"{module} imports its sibling layer's {other}"
+
+
+def test_no_import_circles():
+    graph = package_graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circle = path[path.index(nxt):] + [nxt]
+                raise AssertionError("import circle: " + " -> ".join(circle))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_a_circle_or_a_climb_would_be_caught(tmp_path):
+    """The checks above see lazy imports and 'from package import module' too."""
+    f = tmp_path / "m.py"
+    f.write_text("def f():\n    from ferapp.web import api\n    import main\n")
+    assert {"ferapp.web", "ferapp.web.api", "main"} <= imports_of(f)
+
+
+def test_modules_and_functions_stay_small():
+    sources = [*PACKAGE.rglob("*.py"), *ROOT.glob("*.py")]
+    for path in sources:
+        text = path.read_text()
+        assert text.count("\n") <= 300, f"{path.relative_to(ROOT)} has over 300 lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, (f"{path.relative_to(ROOT)}:{node.lineno} {node.name} "
+                                      f"has {length} lines")
+
+
+def test_the_server_does_not_import_tensorflow():
+    """The app serves with ONNX Runtime: importing it loads neither TensorFlow nor Keras."""
+    import subprocess
+    import sys
+
+    code = ("import sys, main; bad = [m for m in ('tensorflow', 'keras') if m in sys.modules];"
+            " print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

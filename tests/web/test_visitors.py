@@ -1,0 +1,149 @@
+"""ferapp.web.visitors: frames from visitors' cameras, tracked and smoothed per session,
+rate-limited."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from ferapp.web.visitors import BrowserSessions, LiveError
+from tests.helpers import demo_app
+
+SESSION = "test-session-1"
+
+
+def jpeg(image, quality=85) -> bytes:
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def app(shipped_model):
+    with demo_app(shipped_model) as app:
+        yield app
+
+
+def post_frame(client, data, session=SESSION, content_type="image/jpeg"):
+    return client.post(f"/api/frame?session={session}", data=data,
+                       headers={"Content-Type": content_type})
+
+
+def test_a_camera_frame_gets_tracked_smoothed_faces(app, grace_hopper):
+    client = app.test_client()
+    frame = cv2.resize(grace_hopper, (320, 375))
+    answers = []
+    for _ in range(3):
+        answers.append(post_frame(client, jpeg(frame), session="tracked-1"))
+        assert answers[-1].status_code == 200, answers[-1].get_json()
+        time.sleep(0.04)  # under the per-camera rate limit
+    bodies = [r.get_json() for r in answers]
+    assert [b["frame"] for b in bodies] == [1, 2, 3]
+    assert bodies[0]["width"] == 320 and bodies[0]["height"] == 375
+    face = bodies[-1]["faces"][0]
+    assert face["id"] == bodies[0]["faces"][0]["id"]  # the same person, the same id
+    assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    x, y, w, h = face["box"]
+    assert 60 < x + w / 2 < 260 and 40 < y + h / 2 < 220  # on Grace Hopper's face
+    # another tab is another session: its own ids and frame count
+    other = post_frame(client, jpeg(frame), session="tracked-2").get_json()
+    assert other["frame"] == 1
+
+
+@pytest.mark.parametrize("session", ["", "short", "bad/../id", "x" * 65])
+def test_a_malformed_session_is_400(app, grace_hopper, session):
+    r = post_frame(app.test_client(), jpeg(grace_hopper), session=session)
+    assert r.status_code == 400 and "session" in r.get_json()["error"]
+
+
+def test_garbage_frames_get_4xx_json(app, grace_hopper):
+    client = app.test_client()
+    cases = [
+        (b"", "image/jpeg", 400),
+        (b"not a jpeg at all", "image/jpeg", 415),
+        (jpeg(grace_hopper)[:3000], "image/jpeg", 422),  # a truncated frame
+        (b"hello", "text/plain", 415),
+        (b"x" * (2 * 1024 * 1024 + 1), "image/jpeg", 413),
+    ]
+    for data, ctype, status in cases:
+        r = post_frame(client, data, session=f"garbage-{status}-x", content_type=ctype)
+        assert r.status_code == status, (ctype, len(data), r.get_json())
+        assert r.is_json and r.get_json()["error"]
+    # a frame with too many pixels (a small file: a flat 4000x3000 PNG)
+    big = cv2.imencode(".png", np.zeros((3000, 4000, 3), np.uint8))[1].tobytes()
+    r = post_frame(client, big, session="garbage-big-1", content_type="image/png")
+    assert r.status_code == 413 and "too large" in r.get_json()["error"]
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_a_second_frame_while_one_is_analysed_is_dropped_not_queued():
+    """A session's frames never queue: one in analysis, the next gets 429 at once."""
+    started, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def track(self, image):
+            started.set()
+            release.wait(5)
+            return []
+
+    sessions = BrowserSessions(Slow, max_fps=1000)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(first=sessions.analyze(SESSION, lambda: None)))
+    worker.start()
+    assert started.wait(5)
+    t = time.monotonic()
+    with pytest.raises(LiveError) as exc:
+        sessions.analyze(SESSION, lambda: pytest.fail("a dropped frame is not decoded"))
+    assert exc.value.status == 429 and time.monotonic() - t < 0.5
+    release.set()
+    worker.join(5)
+    assert result["first"][1] == 1
+
+
+def test_rate_and_session_limits():
+    now = [0.0]
+
+    class Quick:
+        def track(self, image):
+            return []
+
+    sessions = BrowserSessions(Quick, max_sessions=2, idle_s=30, max_fps=10,
+                               clock=lambda: now[0])
+    sessions.analyze("aaaaaaaa", lambda: None)
+    now[0] += 0.05  # faster than 10 frames/s
+    with pytest.raises(LiveError) as exc:
+        sessions.analyze("aaaaaaaa", lambda: None)
+    assert exc.value.status == 429
+    now[0] += 0.1
+    sessions.analyze("aaaaaaaa", lambda: None)
+    sessions.analyze("bbbbbbbb", lambda: None)
+    with pytest.raises(LiveError) as exc:  # a third camera while two are active
+        sessions.analyze("cccccccc", lambda: None)
+    assert exc.value.status == 503
+    now[0] += 31  # both idle: forgotten, room again
+    sessions.analyze("cccccccc", lambda: None)
+    assert len(sessions) == 1
+
+
+def test_a_fast_client_does_not_grow_memory(app, grace_hopper):
+    """Frames sent from many threads as fast as possible: answered or dropped, the
+    sessions stay bounded."""
+    client_frames = jpeg(cv2.resize(grace_hopper, (256, 300)))
+    statuses = []
+
+    def hammer(k):
+        client = app.test_client()
+        for _ in range(15):
+            statuses.append(post_frame(client, client_frames, session=f"hammer-{k % 3}-x")
+                            .status_code)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses
+    assert len(app.extensions["fer"].browser) <= app.config["LIVE_MAX_SESSIONS"]
