@@ -3,14 +3,20 @@ shipped by dependencies."""
 
 from __future__ import annotations
 
+import csv
 import os
+from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from ferapp.learning import data as fer_data
-from tests.helpers import ROOT
+from ferapp.learning.export import export_artifacts
+from ferapp.vision.classifier import FacialExpressionModel
+from ferapp.vision.intake import decode_image
+from tests.helpers import BLANK, DEVSET, FRAMES, ROOT, demo_app
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -26,9 +32,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A small random model exported with the real export helper (Keras + ONNX)."""
-    import keras
-
-    from ferapp.learning.export import export_artifacts
+    import keras  # here, not at the top: most tests never start TensorFlow
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((48, 48, 1))
@@ -44,7 +48,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
     """A real photo of a face (BGR) that matplotlib ships."""
-    import cv2
     import matplotlib.cbook
 
     path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -56,8 +59,6 @@ def grace_hopper() -> np.ndarray:
 @pytest.fixture(scope="session")
 def shipped_model():
     """The real trained model at the repository root."""
-    from ferapp.vision.classifier import FacialExpressionModel
-
     return FacialExpressionModel(ROOT / "model.json", ROOT / "model_weights.h5")
 
 
@@ -66,3 +67,40 @@ def grace_hopper_path() -> Path:
     import matplotlib.cbook
 
     return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+@pytest.fixture(scope="module")
+def app(shipped_model):
+    with demo_app(shipped_model) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, grace_hopper):
+    """640x480, 10 fps: the photo drifting right by 4 px a frame; frame 5 is blank."""
+    path = tmp_path_factory.mktemp("clip") / "interview.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 480))
+    face = cv2.resize(grace_hopper, (300, 352))
+    for i in range(FRAMES):
+        frame = np.full((480, 640, 3), 50, np.uint8)
+        if i not in BLANK:
+            frame[60:412, 100 + 4 * i:400 + 4 * i] = face
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def devset():
+    if not (DEVSET / "photos" / "boxes.csv").is_file():
+        pytest.skip(f"dev set not found at {DEVSET}")
+    boxes = defaultdict(list)
+    with open(DEVSET / "photos" / "boxes.csv") as f:
+        for r in csv.DictReader(f):
+            boxes[r["file"]].append((tuple(int(r[k]) for k in "xywh"), r["kind"]))
+
+    def load(name):
+        image = decode_image((DEVSET / "photos" / name).read_bytes(), work_side=None).image
+        return image, [b for b, k in boxes[name] if k == "frontal"]
+
+    return load

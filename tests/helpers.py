@@ -1,15 +1,35 @@
-"""Test helpers: the repository root, fakes for unit tests, and a real server to talk to."""
+"""Test helpers: the repository root, fakes for unit tests, a real server to talk to, and
+small builders of test inputs (images, votes, clips, CLI runs)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import socket
+import struct
+import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
+import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image
+
+from ferapp.labels import EMOTIONS
+from ferapp.learning import ferplus
+from ferapp.vision.broadcast import VideoCamera
+from ferapp.vision.pipeline import FaceResult
+from ferapp.vision.sources import parse_source
+from main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# the clip fixture: frames in all, and the blank ones (no face)
+FRAMES, BLANK = 12, {5}
 
 
 class FakeModel:
@@ -37,7 +57,6 @@ class FakeCapture:
         self.log = log if log is not None else []
 
     def read(self):
-        import time
 
         if self.fail_after is not None and self.n >= self.fail_after:
             return False, None
@@ -47,7 +66,6 @@ class FakeCapture:
         return True, frame
 
     def get(self, prop):
-        import cv2
 
         return self.fps if prop == cv2.CAP_PROP_FPS else 0
 
@@ -57,7 +75,6 @@ class FakeCapture:
 
 
 def free_port() -> int:
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,8 +85,6 @@ def free_port() -> int:
 def running_server(*args, env=None, ready_timeout=90, scheme="http", ssl_context=None):
     """Start ``main.py --source demo`` with ``args`` on a free port; yield (url, process)."""
     import subprocess
-    import time
-    import urllib.request
 
     port = free_port()
     proc = subprocess.Popen(
@@ -102,12 +117,56 @@ def running_server(*args, env=None, ready_timeout=90, scheme="http", ssl_context
 @contextlib.contextmanager
 def demo_app(model, config=None):
     """A test app around ``model`` with an idle demo camera (stopped afterwards)."""
-    from ferapp.vision.broadcast import VideoCamera
-    from ferapp.vision.sources import parse_source
-    from main import create_app
 
     cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
     try:
         yield create_app({"TESTING": True, **(config or {})}, model=model, camera=cam)
     finally:
         cam.stop()
+
+
+DEVSET = Path(os.environ.get("FER_DEVSET", ROOT.parent / "shared" / "data" / "devset"))
+
+
+def face_result(x):
+    """A happy face at (x, 10), 50 px wide."""
+    return FaceResult((x, 10, 50, 50), {e: 0.9 if e == "happy" else 0.0 for e in EMOTIONS})
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    """The image encoded as ``fmt`` (Pillow)."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def png_bomb(width, height):
+    """A valid PNG of width x height black pixels: tiny on disk, huge once decoded."""
+    raw = zlib.compress(b"\x00" * (1 + width) * 64)  # only a few rows: enough to start
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def post(client, data, name="photo.jpg", headers=None, query=""):
+    """POST ``data`` as the photo of /api/predict."""
+    return client.post(f"/api/predict{query}", data={"image": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data", headers=headers or {})
+
+
+def row(**votes):
+    """Ten vote counts from FER+ column names (missing columns: 0)."""
+    return np.array([votes.get(c, 0) for c in ferplus.VOTE_COLUMNS])
+
+
+def run_script(script, *args):
+    """Run a CLI of the repository as a user does; return the finished process."""
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+

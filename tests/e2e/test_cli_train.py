@@ -1,19 +1,11 @@
 """train.py's one-line errors for bad options, folders and weights (before Keras starts)."""
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.slow
-
-
-def run(script, *args):
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 @pytest.mark.parametrize("args, message", [
@@ -24,14 +16,14 @@ def run(script, *args):
     (["--recalibrate"], "need --min-recall R > 0"),
 ])
 def test_bad_bias_options_are_one_line_errors(tmp_path, args, message):
-    bad = run("train.py", "--out", str(tmp_path / "r"), *args)
+    bad = run_script("train.py", "--out", str(tmp_path / "r"), *args)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert message in bad.stderr.strip().splitlines()[-1]
 
 
 def test_recalibrate_without_uncalibrated_export_is_one_line_error(tmp_path, data_dir):
-    bad = run("train.py", "--smoke", "64", "--out", str(tmp_path), "--recalibrate",
-              "--min-recall", "0.4")
+    bad = run_script("train.py", "--smoke", "64", "--out", str(tmp_path), "--recalibrate",
+                     "--min-recall", "0.4")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == (
         f"train.py: error: {tmp_path / 'uncalibrated'} holds no uncalibrated export "
@@ -39,8 +31,8 @@ def test_recalibrate_without_uncalibrated_export_is_one_line_error(tmp_path, dat
 
 
 def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
-    proc = run("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
-               "--target-mix", "0.5", "--votes", str(tmp_path / "nope.csv"))
+    proc = run_script("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
+                      "--target-mix", "0.5", "--votes", str(tmp_path / "nope.csv"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"train.py: error: FER+ votes file {tmp_path / 'nope.csv'} not found (see README, 'Data')")
@@ -51,7 +43,7 @@ def test_soft_target_without_votes_file_is_one_line_error(tmp_path, data_dir):
     ("evaluate.py", ["--data", "/nonexistent/fer"], "no folder /nonexistent/fer/test"),
 ])
 def test_missing_data_folder_is_one_line_error(script, args, message):
-    proc = run(script, *args)
+    proc = run_script(script, *args)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"{script}: error: {message}")
     assert "Traceback" not in proc.stderr
@@ -59,8 +51,8 @@ def test_missing_data_folder_is_one_line_error(script, args, message):
 
 def test_init_from_missing_weights_is_one_line_error(tmp_path, data_dir):
     (tmp_path / "empty").mkdir()
-    bad = run("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
-              "--init", str(tmp_path / "empty"))
+    bad = run_script("train.py", "--smoke", "64", "--epochs", "1", "--out", str(tmp_path / "r"),
+                     "--init", str(tmp_path / "empty"))
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (
         f"train.py: error: no weights file at {tmp_path / 'empty' / 'model_weights.h5'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
-import io
 import threading
 import time
 import urllib.parse
@@ -14,13 +13,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from tests.helpers import running_server
-
-
-def encode(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
+from tests.helpers import encode, running_server
 
 
 def _multipart(data: bytes, name="big.jpg"):

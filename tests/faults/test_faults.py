@@ -14,13 +14,7 @@ import pytest
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.sources import parse_source
 from main import create_app
-from tests.helpers import FakeModel, demo_app, free_port
-
-
-@pytest.fixture(scope="module")
-def app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
+from tests.helpers import FakeModel, free_port
 
 
 def _video(path, n=20):

@@ -4,15 +4,13 @@ import io
 import os
 import struct
 import time
-import zlib
 
 import cv2
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import demo_app
+from tests.helpers import png_bomb
 
 JPEG_SEED = cv2.imencode(".jpg", np.random.default_rng(0).integers(
     0, 255, (64, 80, 3), dtype=np.uint8))[1].tobytes()
@@ -20,24 +18,6 @@ JPEG_SEED = cv2.imencode(".jpg", np.random.default_rng(0).integers(
 
 PNG_SEED = cv2.imencode(".png", np.random.default_rng(1).integers(
     0, 255, (40, 30, 3), dtype=np.uint8))[1].tobytes()
-
-
-def png_bomb(width, height):
-    """A valid PNG of width x height black pixels: tiny on disk, huge once decoded."""
-    raw = zlib.compress(b"\x00" * (1 + width) * 64)  # only a few rows: enough to start
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
-@pytest.fixture(scope="module")
-def app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
 
 
 @st.composite

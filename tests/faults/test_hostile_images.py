@@ -1,26 +1,12 @@
 """Hostile images: decompression bombs refused before decoding, tiny images refused."""
 
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
 
 from ferapp.vision import intake
 from ferapp.vision.detect import HaarDetector
-
-
-def png_bomb(width, height):
-    """A valid PNG of width x height black pixels: tiny on disk, huge once decoded."""
-    raw = zlib.compress(b"\x00" * (1 + width) * 64)  # only a few rows: enough to start
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+from tests.helpers import png_bomb
 
 
 @pytest.mark.parametrize("side", [7_000, 50_000])

@@ -5,13 +5,9 @@ import pytest
 
 from ferapp.labels import EMOTIONS
 from ferapp.learning import ferplus
+from tests.helpers import row
 
 HEADER = "split,file," + ",".join(ferplus.VOTE_COLUMNS)
-
-
-def row(**votes):
-    """Ten vote counts from FER+ column names (missing columns: 0)."""
-    return np.array([votes.get(c, 0) for c in ferplus.VOTE_COLUMNS])
 
 
 @pytest.mark.parametrize("votes, expected", [

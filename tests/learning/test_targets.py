@@ -4,12 +4,7 @@ import numpy as np
 import pytest
 
 from ferapp.labels import EMOTIONS
-from ferapp.learning import ferplus
-
-
-def row(**votes):
-    """Ten vote counts from FER+ column names (missing columns: 0)."""
-    return np.array([votes.get(c, 0) for c in ferplus.VOTE_COLUMNS])
+from tests.helpers import row
 
 
 def test_soft_targets_mix_one_hot_and_votes():

@@ -3,30 +3,24 @@ warm start, distillation."""
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_script
 
 pytestmark = pytest.mark.slow
 
 
-def run(script, *args):
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
 def test_train_cli_smoke_and_resume(tmp_path, data_dir):
     out = tmp_path / "run"
-    first = run("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
-                "--batch-size", "32")
+    first = run_script("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
+                       "--batch-size", "32")
     assert first.returncode == 0, first.stderr[-2000:]
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
-    again = run("train.py", "--smoke", "128", "--epochs", "2", "--out", str(out),
-                "--batch-size", "32", "--resume")
+    again = run_script("train.py", "--smoke", "128", "--epochs", "2", "--out", str(out),
+                       "--batch-size", "32", "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming after epoch 1" in again.stderr
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
@@ -38,9 +32,9 @@ def test_train_cli_smoke_and_resume(tmp_path, data_dir):
 
 def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     out = tmp_path / "run"
-    proc = run("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
-               "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5",
-               "--min-recall", "0.2")
+    proc = run_script("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
+                      "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5",
+                      "--min-recall", "0.2")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "target: 0.50 one-hot + 0.50 FER+ votes" in proc.stderr
     header = (out / "log.csv").read_text().splitlines()[0].split(",")
@@ -73,8 +67,8 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
         next(t for t in int8.initializer if t.name == "class_bias")), bias["bias"], atol=1e-6)
 
     # the bias trade-off bench reads that export: one row per objective and split
-    bench = run("bench/bench_calibration.py", "--model-dir", str(out / "uncalibrated"),
-                "--floors", "0.2", "--accuracy-floors", "0.3,0.35")
+    bench = run_script("bench/bench_calibration.py", "--model-dir", str(out / "uncalibrated"),
+                       "--floors", "0.2", "--accuracy-floors", "0.3,0.35")
     assert bench.returncode == 0, bench.stderr[-2000:]
     rows = [line.split() for line in bench.stdout.strip().splitlines()[1:]]
     assert [(r[1], r[2]) for r in rows] == [(o, s) for o in ("none", "mean", "targets")
@@ -83,13 +77,13 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
         assert 0 <= float(r[3]) <= 1 and 0 <= float(r[4]) <= 1
         recalls = dict(zip(r[7::2], map(float, r[8::2]), strict=True))
         assert r[5][:3] in recalls and abs(float(r[6]) - min(recalls.values())) < 0.006
-    missing = run("bench/bench_calibration.py", "--model-dir", str(tmp_path / "nothing"))
+    missing = run_script("bench/bench_calibration.py", "--model-dir", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines()[-1].startswith("bench_calibration.py: error: ")
 
     # choose the bias anew with the targets objective: no training, the same run exported
-    again = run("train.py", "--smoke", "128", "--out", str(out), "--recalibrate",
-                "--min-recall", "0.2", "--bias-floors", "0.3,0.35")
+    again = run_script("train.py", "--smoke", "128", "--out", str(out), "--recalibrate",
+                       "--min-recall", "0.2", "--bias-floors", "0.3,0.35")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.startswith("class bias [")
     redone = json.loads((out / "training.json").read_text())
@@ -115,12 +109,12 @@ def test_original_labels_need_no_votes_file(tmp_path, data_dir):
     for sub in ("train", "test"):
         (copy / sub).symlink_to(data_dir / sub)
     out = tmp_path / "run"
-    proc = run("train.py", "--data", str(copy), "--smoke", "64", "--epochs", "1",
-               "--out", str(out), "--batch-size", "32")
+    proc = run_script("train.py", "--data", str(copy), "--smoke", "64", "--epochs", "1",
+                      "--out", str(out), "--batch-size", "32")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "no FER+ votes" in proc.stderr
-    ev = run("evaluate.py", "--data", str(copy), "--model-dir", str(out), "--split", "public",
-             "--out", str(tmp_path / "eval"))
+    ev = run_script("evaluate.py", "--data", str(copy), "--model-dir", str(out),
+                    "--split", "public", "--out", str(tmp_path / "eval"))
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert "no FER+ votes" in ev.stdout
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
@@ -131,8 +125,8 @@ def test_original_labels_need_no_votes_file(tmp_path, data_dir):
 def test_resume_with_more_epochs_restarts_the_schedule(tmp_path, data_dir):
     out = tmp_path / "run"
     args = ["--smoke", "128", "--out", str(out), "--batch-size", "32"]
-    assert run("train.py", *args, "--epochs", "1").returncode == 0
-    longer = run("train.py", *args, "--epochs", "2", "--resume", "--lr", "3e-4")
+    assert run_script("train.py", *args, "--epochs", "1").returncode == 0
+    longer = run_script("train.py", *args, "--epochs", "2", "--resume", "--lr", "3e-4")
     assert longer.returncode == 0, longer.stderr[-2000:]
     assert "schedule changed from 1 to 2 epochs" in longer.stderr
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
@@ -142,9 +136,9 @@ def test_mixed_bfloat16_trains_resumes_and_exports_float32(tmp_path, data_dir):
     out = tmp_path / "run"
     args = ["--smoke", "128", "--out", str(out), "--batch-size", "32", "--arch", "wide",
             "--precision", "mixed_bfloat16", "--target-mix", "0.2", "--min-recall", "0.2"]
-    first = run("train.py", *args, "--epochs", "1")
+    first = run_script("train.py", *args, "--epochs", "1")
     assert first.returncode == 0, first.stderr[-2000:]
-    again = run("train.py", *args, "--epochs", "2", "--resume")
+    again = run_script("train.py", *args, "--epochs", "2", "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming after epoch 1" in again.stderr
     assert "bfloat16" in (out / "train_config.json").read_text()
@@ -167,17 +161,17 @@ def test_mixed_bfloat16_trains_resumes_and_exports_float32(tmp_path, data_dir):
 
 
 def test_unknown_precision_is_rejected():
-    bad = run("train.py", "--precision", "float16", "--epochs", "1")
+    bad = run_script("train.py", "--precision", "float16", "--epochs", "1")
     assert bad.returncode == 2 and "invalid choice: 'float16'" in bad.stderr
 
 
 def test_warm_start_snapshots_and_weight_averaging(tmp_path, data_dir):
     base = tmp_path / "base"
     args = ["--smoke", "128", "--batch-size", "32", "--target-mix", "0.3"]
-    assert run("train.py", *args, "--epochs", "1", "--out", str(base)).returncode == 0
+    assert run_script("train.py", *args, "--epochs", "1", "--out", str(base)).returncode == 0
     out = tmp_path / "warm"
-    warm = run("train.py", *args, "--epochs", "3", "--out", str(out), "--init", str(base),
-               "--snapshots", "--average-last", "3")
+    warm = run_script("train.py", *args, "--epochs", "3", "--out", str(out), "--init", str(base),
+                      "--snapshots", "--average-last", "3")
     assert warm.returncode == 0, warm.stderr[-2000:]
     assert f"warm start from {base}" in warm.stderr
     snaps = sorted(p.name for p in (out / "snapshots").iterdir())
@@ -194,10 +188,11 @@ def test_warm_start_snapshots_and_weight_averaging(tmp_path, data_dir):
 def test_distillation_from_an_export_in_smoke_mode(tmp_path, data_dir):
     base = tmp_path / "teacher"
     args = ["--smoke", "128", "--batch-size", "32", "--epochs", "1"]
-    assert run("train.py", *args, "--out", str(base)).returncode == 0
+    assert run_script("train.py", *args, "--out", str(base)).returncode == 0
     out = tmp_path / "student"
-    student = run("train.py", *args, "--out", str(out), "--teacher", str(base),
-                  "--teacher-mix", "0.6", "--teacher-temperature", "2", "--target-mix", "0.2")
+    student = run_script("train.py", *args, "--out", str(out), "--teacher", str(base),
+                         "--teacher-mix", "0.6", "--teacher-temperature", "2",
+                         "--target-mix", "0.2")
     assert student.returncode == 0, student.stderr[-2000:]
     assert f"teacher {base} (T=2) takes 0.60 of each target" in student.stderr
     config = json.loads((out / "training.json").read_text())["config"]
@@ -214,6 +209,6 @@ def test_distillation_from_an_export_in_smoke_mode(tmp_path, data_dir):
          f"no weights file at {tmp_path / 'empty' / 'model_weights.h5'}"),
         (["--teacher", str(base), "--teacher-mix", "1.5"], "--teacher-mix must be in (0, 1]"),
     ]:
-        bad = run("train.py", *args, "--out", str(tmp_path / "bad"), *extra)
+        bad = run_script("train.py", *args, "--out", str(tmp_path / "bad"), *extra)
         assert bad.returncode == 2 and message in bad.stderr.strip().splitlines()[-1]
         assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()

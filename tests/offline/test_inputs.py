@@ -4,40 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pytest
-
 from ferapp.offline import inputs
-
-
-def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20,
-               corrupt: bool = True) -> list[Path]:
-    """n short clips of a real face moving differently, plus one corrupt 'video'."""
-    folder.mkdir(parents=True, exist_ok=True)
-    face = cv2.resize(photo, (160, 188), interpolation=cv2.INTER_AREA)
-    paths = []
-    for k in range(n):
-        path = folder / ("nested" if k == n - 1 and n > 1 else "") / f"clip{k}.mp4"
-        path.parent.mkdir(exist_ok=True)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-        for i in range(frames):
-            frame = np.full((240, 320, 3), 40 + 10 * k, np.uint8)
-            x = 20 + (3 + k) * i % 120
-            frame[26:214, x:x + 160] = face
-            writer.write(frame)
-        writer.release()
-        paths.append(path)
-    if corrupt:
-        (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but no video at all")
-    return paths
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory, grace_hopper):
-    folder = tmp_path_factory.mktemp("recordings")
-    make_clips(folder, grace_hopper)
-    return folder
 
 
 def test_inputs_and_ids(tmp_path, clips):

@@ -8,23 +8,7 @@ from ferapp.labels import EMOTIONS
 from ferapp.labels import FACE_COLUMNS as COLUMNS
 from ferapp.offline.recording import analyze_video
 from ferapp.vision.pipeline import ExpressionPipeline
-
-FRAMES, BLANK = 12, {5}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory, grace_hopper):
-    """640x480, 10 fps: the photo drifting right by 4 px a frame; frame 5 is blank."""
-    path = tmp_path_factory.mktemp("clip") / "interview.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 480))
-    face = cv2.resize(grace_hopper, (300, 352))
-    for i in range(FRAMES):
-        frame = np.full((480, 640, 3), 50, np.uint8)
-        if i not in BLANK:
-            frame[60:412, 100 + 4 * i:400 + 4 * i] = face
-        writer.write(frame)
-    writer.release()
-    return path
+from tests.helpers import BLANK, FRAMES
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,9 @@
 
 import cv2
 import numpy as np
-import pytest
 
 from ferapp.vision.crop import crop_faces
 from ferapp.vision.detect import make_detector
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return make_detector("centerface")
 
 
 def test_alignment_turns_a_30_degree_face_upright(grace_hopper, detector):

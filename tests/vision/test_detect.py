@@ -1,9 +1,5 @@
 """ferapp.vision.detect: the default detector on the hand-checked devset photos, edges, Haar."""
 
-import csv
-import os
-from collections import defaultdict
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,31 +7,6 @@ import pytest
 
 from ferapp.vision.crop import crop_faces
 from ferapp.vision.detect import HaarDetector, clip_box, iou, make_detector
-from ferapp.vision.intake import decode_image
-from tests.helpers import ROOT
-
-DEVSET = Path(os.environ.get("FER_DEVSET", ROOT.parent / "shared" / "data" / "devset"))
-
-
-@pytest.fixture(scope="module")
-def devset():
-    if not (DEVSET / "photos" / "boxes.csv").is_file():
-        pytest.skip(f"dev set not found at {DEVSET}")
-    boxes = defaultdict(list)
-    with open(DEVSET / "photos" / "boxes.csv") as f:
-        for r in csv.DictReader(f):
-            boxes[r["file"]].append((tuple(int(r[k]) for k in "xywh"), r["kind"]))
-
-    def load(name):
-        image = decode_image((DEVSET / "photos" / name).read_bytes(), work_side=None).image
-        return image, [b for b, k in boxes[name] if k == "frontal"]
-
-    return load
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return make_detector("centerface")
 
 
 def matched(dets, truth, min_iou=0.4):

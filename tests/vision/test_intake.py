@@ -8,30 +8,13 @@ from PIL import Image
 
 from ferapp.vision import intake
 from ferapp.vision.detect import iou
-from tests.helpers import demo_app
+from tests.helpers import encode, post
 
 
-@pytest.fixture(scope="module")
-def real_app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
-
-
-def encode(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def post(client, data, name="photo.jpg", headers=None, query=""):
-    return client.post(f"/api/predict{query}", data={"image": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data", headers=headers or {})
-
-
-def test_phone_portrait_exif_orientation(real_app, grace_hopper_path):
+def test_phone_portrait_exif_orientation(app, grace_hopper_path):
     """A portrait photo stored sideways with EXIF Orientation 6, as phones write it."""
     upright = Image.open(grace_hopper_path).convert("RGB")
-    client = real_app.test_client()
+    client = app.test_client()
     truth = post(client, encode(upright, "JPEG", quality=95)).get_json()
     assert len(truth["faces"]) == 1
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # pixels lie on their side
@@ -49,25 +32,25 @@ def test_phone_portrait_exif_orientation(real_app, grace_hopper_path):
 
 @pytest.mark.parametrize("fmt, name", [("WEBP", "p.webp"), ("TIFF", "p.tiff"),
                                        ("GIF", "p.gif"), ("BMP", "p.bmp"), ("PNG", "p.png")])
-def test_formats_the_file_picker_offers(real_app, grace_hopper_path, fmt, name):
+def test_formats_the_file_picker_offers(app, grace_hopper_path, fmt, name):
     img = Image.open(grace_hopper_path).convert("RGB")
-    resp = post(real_app.test_client(), encode(img, fmt), name)
+    resp = post(app.test_client(), encode(img, fmt), name)
     assert resp.status_code == 200, resp.get_json()
     assert len(resp.get_json()["faces"]) == 1
 
 
-def test_heic_works_or_is_a_clear_415(real_app, grace_hopper_path):
+def test_heic_works_or_is_a_clear_415(app, grace_hopper_path):
     img = Image.open(grace_hopper_path).convert("RGB")
     if intake.HEIF:
-        resp = post(real_app.test_client(), encode(img, "HEIF"), "p.heic")
+        resp = post(app.test_client(), encode(img, "HEIF"), "p.heic")
         assert resp.status_code == 200 and len(resp.get_json()["faces"]) == 1
     # a format Pillow knows but we do not read is named in the refusal
     ico = encode(img.resize((64, 64)), "ICO")
-    resp = post(real_app.test_client(), ico, "p.ico")
+    resp = post(app.test_client(), ico, "p.ico")
     assert resp.status_code == 415 and "ICO images are not supported" in resp.get_json()["error"]
 
 
-def test_big_jpeg_is_decoded_reduced_and_boxes_map_back(real_app, grace_hopper_path):
+def test_big_jpeg_is_decoded_reduced_and_boxes_map_back(app, grace_hopper_path):
     img = Image.open(grace_hopper_path).convert("RGB")
     big = img.resize((img.width * 6, img.height * 6))  # 3072 x 3600
     decoded = intake.decode_image(encode(big, "JPEG", quality=90))
@@ -76,8 +59,8 @@ def test_big_jpeg_is_decoded_reduced_and_boxes_map_back(real_app, grace_hopper_p
     decoded = intake.decode_image(encode(huge, "JPEG", quality=85))
     assert decoded.scale == 2.0 and decoded.image.shape[:2] == (3000, 2560)
     assert (decoded.width, decoded.height) == huge.size
-    resp = post(real_app.test_client(), encode(huge, "JPEG", quality=85))
-    small = post(real_app.test_client(), encode(img, "JPEG", quality=95)).get_json()
+    resp = post(app.test_client(), encode(huge, "JPEG", quality=85))
+    small = post(app.test_client(), encode(img, "JPEG", quality=95)).get_json()
     faces = resp.get_json()["faces"]
     assert len(faces) == 1
     expected = [v * 10 for v in small["faces"][0]["box"]]

@@ -2,14 +2,8 @@
 
 import numpy as np
 
-from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.stream import StreamAnnotator
-
-
-def _result(x):
-    from ferapp.labels import EMOTIONS
-
-    return FaceResult((x, 10, 50, 50), {e: 0.9 if e == "happy" else 0.0 for e in EMOTIONS})
+from tests.helpers import face_result
 
 
 def test_stream_holds_a_face_through_short_misses():
@@ -23,7 +17,7 @@ def test_stream_holds_a_face_through_short_misses():
             return [(100, 10, 50, 50)] if present else []
 
         def analyze(self, frame, faces=None):
-            return [_result(f[0]) for f in (self.detect(frame) if faces is None else faces)]
+            return [face_result(f[0]) for f in (self.detect(frame) if faces is None else faces)]
 
     frame = np.zeros((120, 200, 3), np.uint8)
     live = StreamAnnotator(Flaky([True, False, False, True, False, True]), hold=2)

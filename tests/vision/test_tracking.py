@@ -6,6 +6,7 @@ from ferapp.labels import EMOTIONS
 from ferapp.vision.detect import iou
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.tracking import FaceTracker
+from tests.helpers import face_result
 
 
 def test_tracker_keeps_ids_and_smooths():
@@ -30,16 +31,10 @@ def test_tracker_keeps_ids_and_smooths():
     assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
 
 
-def _result(x):
-    from ferapp.labels import EMOTIONS
-
-    return FaceResult((x, 10, 50, 50), {e: 0.9 if e == "happy" else 0.0 for e in EMOTIONS})
-
-
 def test_tracker_keeps_one_id_through_a_two_frame_gap():
     tracker = FaceTracker(max_gap=3)
     ids = []
     for frame, present in enumerate([True, True, False, False, True, True]):
-        out = tracker.update(frame, [_result(100 + frame)] if present else [])
+        out = tracker.update(frame, [face_result(100 + frame)] if present else [])
         ids += [r.face_id for r in out]
     assert set(ids) == {0} and len(ids) == 4

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import os
 import struct
 import threading
 import time
 import zlib
-from collections import defaultdict
 from itertools import pairwise
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,29 +15,10 @@ import pytest
 
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.detect import iou
-from ferapp.vision.intake import decode_image
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.sources import parse_source
 from main import create_app
-from tests.helpers import ROOT, FakeCapture, FakeModel, demo_app
-
-DEVSET = Path(os.environ.get("FER_DEVSET", ROOT.parent / "shared" / "data" / "devset"))
-
-
-@pytest.fixture(scope="module")
-def devset():
-    if not (DEVSET / "photos" / "boxes.csv").is_file():
-        pytest.skip(f"dev set not found at {DEVSET}")
-    boxes = defaultdict(list)
-    with open(DEVSET / "photos" / "boxes.csv") as f:
-        for r in csv.DictReader(f):
-            boxes[r["file"]].append((tuple(int(r[k]) for k in "xywh"), r["kind"]))
-
-    def load(name):
-        image = decode_image((DEVSET / "photos" / name).read_bytes(), work_side=None).image
-        return image, [b for b, k in boxes[name] if k == "frontal"]
-
-    return load
+from tests.helpers import FakeModel, post
 
 
 def test_large_group_photo_upload_returns_every_face(devset, shipped_model):
@@ -68,11 +45,6 @@ def test_large_group_photo_upload_returns_every_face(devset, shipped_model):
     assert len(faces) == 19
 
 
-def post(client, data, name="photo.jpg", headers=None, query=""):
-    return client.post(f"/api/predict{query}", data={"image": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data", headers=headers or {})
-
-
 def test_uploads_wait_for_a_slot_then_get_503(grace_hopper_path):
     cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
     app = create_app({"TESTING": True, "DECODE_SLOTS": 1, "DECODE_WAIT_S": 0.2},
@@ -88,12 +60,6 @@ def test_uploads_wait_for_a_slot_then_get_503(grace_hopper_path):
         assert post(app.test_client(), grace_hopper_path.read_bytes()).status_code == 200
     finally:
         cam.stop()
-
-
-@pytest.fixture(scope="module")
-def app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
 
 
 def test_sources_are_listed_by_index_without_paths(tmp_path, grace_hopper):
@@ -148,23 +114,6 @@ def test_status_after_returns_each_frame_once(grace_hopper):
         assert more and more[0]["frame"] == numbers[-1] + 1
     finally:
         cam.stop()
-
-
-@pytest.fixture
-def fake_app():
-    model = FakeModel()
-    cam = VideoCamera(parse_source("demo"), lambda f: (f, []), opener=lambda s: FakeCapture())
-    app = create_app({"TESTING": True}, model=model, camera=cam)
-    yield app
-    cam.stop()
-
-
-@pytest.fixture(scope="module")
-def real_app(shipped_model):
-    """The real model and the real demo source."""
-    app = create_app({"TESTING": True, "SOURCE": "demo"}, model=shipped_model)
-    yield app
-    app.extensions["fer"].cameras[0].stop()
 
 
 def png_header(width, height):

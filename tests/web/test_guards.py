@@ -1,18 +1,11 @@
 """ferapp.web.guards: the Host allow-list, cross-site refusal, security headers, no client paths."""
 
-import io
 import socket
 
 import pytest
 
 from ferapp.web import guards as security
-from tests.helpers import FakeModel, demo_app
-
-
-@pytest.fixture(scope="module")
-def app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
+from tests.helpers import FakeModel, demo_app, post
 
 
 def test_no_route_takes_a_path_or_source_from_the_client(app):
@@ -35,14 +28,9 @@ def test_debug_off_and_headers(app):
 
 
 @pytest.fixture()
-def fake_app():
+def idle_app():
     with demo_app(FakeModel()) as app:
         yield app
-
-
-def post(client, data, name="photo.jpg", headers=None, query=""):
-    return client.post(f"/api/predict{query}", data={"image": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data", headers=headers or {})
 
 
 ROUTES = [("GET", "/"), ("GET", "/video_feed"), ("GET", "/api/status"), ("GET", "/healthz"),
@@ -50,8 +38,8 @@ ROUTES = [("GET", "/"), ("GET", "/video_feed"), ("GET", "/api/status"), ("GET", 
 
 
 @pytest.mark.parametrize("method, path", ROUTES)
-def test_foreign_host_is_refused_on_every_route(fake_app, method, path):
-    client = fake_app.test_client()
+def test_foreign_host_is_refused_on_every_route(idle_app, method, path):
+    client = idle_app.test_client()
     resp = client.open(path, method=method, headers={"Host": "attacker.example:5000"})
     assert resp.status_code == 421
     assert "unknown host" in resp.get_json()["error"]
@@ -59,8 +47,8 @@ def test_foreign_host_is_refused_on_every_route(fake_app, method, path):
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:5000", "[::1]:5000",
                                   "LOCALHOST:5000"])
-def test_own_names_are_served(fake_app, host):
-    assert fake_app.test_client().get("/healthz", headers={"Host": host}).status_code == 200
+def test_own_names_are_served(idle_app, host):
+    assert idle_app.test_client().get("/healthz", headers={"Host": host}).status_code == 200
 
 
 def test_allowed_hosts_rules():
@@ -82,14 +70,14 @@ def test_allowed_hosts_rules():
     ({"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}, 200),
     ({}, 200),  # curl and scripts send neither header
 ])
-def test_cross_site_posts_are_refused(fake_app, grace_hopper_path, headers, status):
-    resp = post(fake_app.test_client(), grace_hopper_path.read_bytes(), headers=headers)
+def test_cross_site_posts_are_refused(idle_app, grace_hopper_path, headers, status):
+    resp = post(idle_app.test_client(), grace_hopper_path.read_bytes(), headers=headers)
     assert resp.status_code == status, resp.get_json()
     if status == 403:
         assert "cross-site" in resp.get_json()["error"]
 
 
-def test_cross_site_get_of_the_page_still_works(fake_app):
+def test_cross_site_get_of_the_page_still_works(idle_app):
     """Following a link from another site to the page is fine; only state changes are not."""
-    resp = fake_app.test_client().get("/", headers={"Sec-Fetch-Site": "cross-site"})
+    resp = idle_app.test_client().get("/", headers={"Sec-Fetch-Site": "cross-site"})
     assert resp.status_code == 200

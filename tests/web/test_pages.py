@@ -4,28 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from ferapp.vision.broadcast import VideoCamera
-from ferapp.vision.sources import parse_source
-from main import create_app
-from tests.helpers import FakeCapture, FakeModel
-
-
-@pytest.fixture
-def fake_app():
-    model = FakeModel()
-    cam = VideoCamera(parse_source("demo"), lambda f: (f, []), opener=lambda s: FakeCapture())
-    app = create_app({"TESTING": True}, model=model, camera=cam)
-    yield app
-    cam.stop()
-
-
-@pytest.fixture(scope="module")
-def real_app(shipped_model):
-    """The real model and the real demo source."""
-    app = create_app({"TESTING": True, "SOURCE": "demo"}, model=shipped_model)
-    yield app
-    app.extensions["fer"].cameras[0].stop()
-
 
 @pytest.mark.slow
 def test_the_shipped_model_is_served_int8_with_flip_tta(real_app):

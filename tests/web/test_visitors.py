@@ -11,19 +11,12 @@ import numpy as np
 import pytest
 
 from ferapp.web.visitors import BrowserSessions, LiveError
-from tests.helpers import demo_app
 
 SESSION = "test-session-1"
 
 
 def jpeg(image, quality=85) -> bytes:
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
-
-
-@pytest.fixture(scope="module")
-def app(shipped_model):
-    with demo_app(shipped_model) as app:
-        yield app
 
 
 def post_frame(client, data, session=SESSION, content_type="image/jpeg"):
