@@ -2,6 +2,7 @@
 
     python evaluate.py [--split both|private|public] [--model-dir DIR] [--out DIR]
                        [--runtime auto|int8|onnx|keras] [--no-flip] [--markdown]
+    python evaluate.py --photos DIR [--detector centerface|yunet|haar]   # real photos
 
 Scores the model as the app serves it (by default: the int8 ONNX model when the export
 has one, with horizontal-flip test-time augmentation), on the original FER-2013 labels and
@@ -20,8 +21,16 @@ from pathlib import Path
 from ferapp.learning import data as fer_data
 from ferapp.learning.evaluation import SPLIT_NAMES, evaluate, format_report, markdown
 from ferapp.learning.ferplus import FerPlusError
-from ferapp.system import REPO_ROOT, quiet_native_logs
-from ferapp.vision.classifier import RUNTIMES, ModelLoadError
+from ferapp.learning.photos import (
+    PhotoFolderError,
+    format_photo_report,
+    labelled_photos,
+    score_photos,
+)
+from ferapp.system import REPO_ROOT, progress_bar, quiet_native_logs
+from ferapp.vision.classifier import RUNTIMES, ModelLoadError, load_export
+from ferapp.vision.detect import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.pipeline import ExpressionPipeline
 
 
 def parse_args(argv=None):
@@ -39,12 +48,44 @@ def parse_args(argv=None):
     p.add_argument("--no-flip", action="store_true",
                    help="without the horizontal-flip test-time augmentation the app serves")
     p.add_argument("--markdown", action="store_true", help="also print the README's tables")
+    p.add_argument("--photos", default=None, metavar="DIR",
+                   help="instead of FER-2013: score a folder of labelled photos "
+                        "(<emotion>/<source>_<name>.jpg) through the app's still-image path, "
+                        "the largest face of each (e.g. ../shared/data/wilddev)")
+    p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                   help="with --photos: the face detector")
     return p.parse_args(argv)
+
+
+def fail(message) -> int:
+    print(f"evaluate.py: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main_photos(args) -> int:
+    """--photos DIR: accuracy, per-class recall and per-source accuracy on real photos."""
+    try:
+        labelled_photos(args.photos)  # a bad folder is an error before the model loads
+        model = load_export(args.model_dir, runtime=args.runtime, flip_tta=not args.no_flip)
+        pipeline = ExpressionPipeline(model, make_detector(args.detector), still=True)
+    except (PhotoFolderError, ModelLoadError, DetectorUnavailable) as exc:
+        return fail(exc)
+
+    def unreadable(path, why):
+        print(f"evaluate.py: skipped {path}: {why}", file=sys.stderr)
+
+    report = score_photos(args.photos, pipeline, on_unreadable=unreadable,
+                          progress=lambda items: progress_bar(len(items), "photo", items))
+    print(format_photo_report(report, f"{Path(args.photos).name} ({model.runtime}"
+                              + (", flip TTA)" if model.flip_tta else ")")))
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     quiet_native_logs()
+    if args.photos:
+        return main_photos(args)
     splits = ("public", "private") if args.split == "both" else (args.split,)
     try:
         for s in splits:
@@ -53,8 +94,7 @@ def main(argv=None) -> int:
                           args.runtime, not args.no_flip,
                           Path(args.votes) if args.votes else None)
     except (fer_data.DataError, ModelLoadError, FerPlusError) as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(format_report(report))
     if args.markdown:
         print()

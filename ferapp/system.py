@@ -58,6 +58,17 @@ def int8_dot_products() -> bool:
     return bool(cpu_flags() & INT8_DOT_PRODUCT_FLAGS)
 
 
+def progress_bar(total=None, unit="item", iterable=None):
+    """A tqdm progress bar on stderr, hidden when stderr is not a terminal (over
+    ``iterable`` when given)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr,
+                disable=None)
+
+
 def quiet_native_logs():
     """Keep OpenCV's, FFmpeg's and TensorFlow's native log lines out of the CLIs' output
     (a missing webcam or an undecodable file is reported once, in our own words)."""

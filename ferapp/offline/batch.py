@@ -29,9 +29,8 @@ import pandas as pd
 from ferapp.offline.engines import run_local, run_ray
 from ferapp.offline.inputs import collect_inputs, recording_ids
 from ferapp.offline.jobs import BatchError, Job, Options, Report
-from ferapp.offline.recording import progress_bar
 from ferapp.offline.worker import is_done
-from ferapp.system import atomic_path, cores
+from ferapp.system import atomic_path, cores, progress_bar
 
 
 def check_output(out: Path):

@@ -8,7 +8,6 @@ copy.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 from ferapp.labels import EMOTIONS, FACE_COLUMNS
 from ferapp.offline.inputs import InputError
 from ferapp.offline.mp4 import Mp4Writer
+from ferapp.system import progress_bar
 from ferapp.vision.classifier import default_model
 from ferapp.vision.draw import draw_results
 from ferapp.vision.intake import InvalidImage, decode_image
@@ -30,14 +30,6 @@ def face_rows(frame_no, time_s, results):
     for r in results:
         yield [frame_no, time_s, r.face_id, *r.box, r.emotion, round(r.confidence, 4),
                *(round(r.scores[e], 4) for e in EMOTIONS)]
-
-
-def progress_bar(total, unit="frame"):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                disable=None)
 
 
 def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
@@ -69,7 +61,7 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
         h, w = first.shape[:2]
         writer = Mp4Writer(Path(out_dir) / f"{path.stem}_annotated.mp4", fps / every, (w, h))
     rows, frame_no, frame = [], 0, first
-    bar = progress_bar(total) if progress else None
+    bar = progress_bar(total, "frame") if progress else None
     try:
         while frame is not None:
             if frame_no % every == 0:
