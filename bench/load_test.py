@@ -97,7 +97,8 @@ def hostile(port, good, boundary) -> dict:
     """Foreign Host on every route, a foreign Origin on the upload, and a same-origin one."""
     refused, served = 0, []
     for method, path in (("GET", "/"), ("GET", "/video_feed"), ("GET", "/api/status"),
-                         ("GET", "/healthz"), ("POST", "/api/predict"), ("GET", "/static/app.js")):
+                         ("GET", "/healthz"), ("POST", "/api/predict"),
+                         ("GET", "/static/js/main.js")):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             conn.request(method, path, headers={"Host": "attacker.example"})
