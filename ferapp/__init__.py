@@ -14,6 +14,8 @@ Layers, each importing only from the ones below it (tests/test_layout.py checks 
 * ``system``   process-level helpers: cores, native log silencing, heap trimming, atomic
                writes, the repository root
 
+``ferapp.quantize`` keeps the former ``python -m ferapp.quantize`` command working.
+
 The entry points (main.py, camera.py, model.py, train.py, evaluate.py, analyze.py) stay at
 the repository root and are argument parsing and wiring over this package; the package
 never imports them.

@@ -12,7 +12,8 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "ferapp"
 # lower layers first: a module may import its own layer and the ones before it
 LAYERS = [("ferapp.system", "ferapp.labels"), ("ferapp.vision",),
-          ("ferapp.learning", "ferapp.offline", "ferapp.web")]
+          ("ferapp.learning", "ferapp.offline", "ferapp.web"),
+          ("ferapp.quantize",)]  # the former command's name, over ferapp.learning.quantize
 ENTRY_POINTS = {p.stem for p in ROOT.glob("*.py")}
 
 

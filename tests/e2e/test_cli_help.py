@@ -61,8 +61,9 @@ def test_help_exits_0_and_lists_every_documented_option(script):
     assert not missing, f"{script} --help does not list {missing}"
 
 
-def test_the_quantize_command_helps():
-    proc = subprocess.run([sys.executable, "-m", "ferapp.learning.quantize", "--help"],
+@pytest.mark.parametrize("module", ["ferapp.learning.quantize", "ferapp.quantize"])
+def test_the_quantize_command_helps(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--help"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--model-dir" in proc.stdout, proc.stderr[-2000:]
 
