@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from flask import Flask
@@ -23,7 +24,7 @@ from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source
 from ferapp.vision.stream import StreamAnnotator
-from ferapp.web import api, errors, guards, pages, servers
+from ferapp.web import api, auth, errors, guards, pages, servers
 from ferapp.web.state import AppState, defaults
 from ferapp.web.visitors import BrowserSessions
 
@@ -39,6 +40,8 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
     app.json.sort_keys = False  # keep scores in the canonical label order
     app.config.from_mapping(defaults())
     app.config.from_prefixed_env("FER")
+    if "FER_TOKEN" in os.environ:
+        app.config["TOKEN"] = os.environ["FER_TOKEN"]  # as typed, not parsed as JSON
     app.config.update(config or {})
     cfg = app.config
     cameras = [camera] if camera is not None else cameras
@@ -57,10 +60,13 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
         cameras = [VideoCamera(s, annotator(), loop=cfg["LOOP"]) for s in sources]
     app.extensions["fer"] = AppState.create(
         model, cameras,
-        BrowserSessions(annotator, cfg["LIVE_MAX_SESSIONS"], max_fps=cfg["LIVE_MAX_FPS"]),
+        BrowserSessions(annotator, cfg["LIVE_MAX_SESSIONS"], max_fps=cfg["LIVE_MAX_FPS"],
+                        per_client=cfg["LIVE_MAX_PER_CLIENT"]),
         LockedPipeline(ExpressionPipeline(model, stills_detector, still=True)),
         cfg["DECODE_SLOTS"])
     guards.install(app)
+    if cfg["TOKEN"] is not None:
+        auth.install(app, str(cfg["TOKEN"]))
     errors.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -80,6 +86,12 @@ def parse_args(argv=None):
                    help="also answer requests for this host name (repeatable); by default "
                         "only localhost, 127.0.0.1 and [::1]")
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--token", default=os.environ.get("FER_TOKEN"), metavar="TOKEN",
+                   help="the token every route but /healthz needs (default: $FER_TOKEN; "
+                        "with a --host beyond loopback, a random one printed at start-up)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="with a --host beyond loopback: serve without a token (anyone who "
+                        "can reach the port sees the camera)")
     p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
     p.add_argument("--detector", choices=DETECTORS, default="centerface",
                    help="face detector (haar needs no extra package)")
@@ -105,12 +117,36 @@ def check_args(args) -> str | None:
     for path in filter(None, (args.cert, args.key)):
         if not os.path.isfile(path):
             return f"{path} does not exist"
+    if args.token is not None and auth.token_problem(args.token):
+        return f"--token: {auth.token_problem(args.token)}"
+    if args.token is not None and args.no_auth:
+        return "--token and --no-auth exclude each other"
     if args.smooth is not None and args.smooth < 0:
         return "--smooth must be at least 0"
     if servers.port_in_use(args.host, args.port):
         return (f"port {args.port} on {args.host} is in use; stop the other server or pass "
                 "--port")
     return None
+
+
+def access_token(args) -> str | None:
+    """The token the server will require: --token / $FER_TOKEN, else a new one when the
+    server is reachable beyond loopback (unless --no-auth), else none."""
+    if args.token is not None:
+        return args.token
+    if args.no_auth or args.host in guards.LOOPBACK_NAMES:
+        if args.no_auth and args.host not in guards.LOOPBACK_NAMES:
+            print(f"main.py: WARNING: --no-auth: anyone who can reach {args.host}:"
+                  f"{args.port} can watch the camera and use the API", file=sys.stderr)
+        return None
+    return auth.new_token()
+
+
+def start_url(args, token: str | None) -> str:
+    scheme = "https" if args.cert else "http"
+    host = socket.gethostname() if args.host in ("0.0.0.0", "::", "") else args.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{args.port}/" + (f"?token={token}" if token else "")
 
 
 def fail(message) -> int:
@@ -126,17 +162,18 @@ def main(argv=None) -> int:
     problem = check_args(args)
     if problem:
         return fail(problem)
+    token = access_token(args)
     try:
         extra = {} if args.smooth is None else {"SMOOTH_S": args.smooth}
         app = create_app({"SOURCES": args.source, "LOOP": not args.no_loop, **extra,
+                          "TOKEN": token,
                           "DETECTOR": args.detector, "DETECT_EVERY": max(1, args.detect_every),
                           "ALLOWED_HOSTS": guards.allowed_hosts(args.host, args.allowed_host)})
     except (SourceError, ModelLoadError, DetectorUnavailable) as exc:
         return fail(exc)
     cams = app.extensions["fer"].cameras
-    scheme = "https" if args.cert else "http"
     print("Serving " + ", ".join(f"{c.source.kind} {c.source.text!r}" for c in cams)
-          + f" at {scheme}://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+          + f" at {start_url(args, token)}  (Ctrl+C to stop)", flush=True)
     try:
         servers.serve(app, args.host, args.port, args.server, args.cert, args.key)
     except servers.TLSError as exc:

@@ -4,6 +4,8 @@ broadcasts it to every viewer (the pattern of Miguel Grinberg's "Video Streaming
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import threading
 import time
@@ -76,12 +78,13 @@ class VideoCamera:
         """The newest frame, without waiting (for status polling)."""
         return self._latest
 
-    def results_since(self, after: int, limit: int = 900) -> list:
-        """(number, unix time, faces) of the analysed frames numbered after ``after``,
-        oldest first, at most ``limit`` (the newest ones)."""
+    def results_since(self, after: int, limit: int = 120) -> list:
+        """(number, unix time, faces as dicts) of the analysed frames numbered after
+        ``after``, oldest first, at most ``limit``: a client pages forward from the last
+        number it got, and each answer costs at most ``limit`` frames."""
         with self._cond:
-            items = [h for h in self._history if h[0] > after]
-        return items[-limit:]
+            start = bisect.bisect_right(self._history, after, key=lambda h: h[0])
+            return list(itertools.islice(self._history, start, start + max(0, limit)))
 
     def wait_frame(self, after: int = -1, timeout: float = 5.0) -> Frame | None:
         """Block until a frame newer than ``after`` exists; None on timeout or end of video."""
@@ -139,7 +142,8 @@ class VideoCamera:
             number = self._latest.number + 1 if self._latest else 1
             self._latest = Frame(number, jpeg, faces, width, height, status)
             if status == "live":
-                self._history.append((number, time.time(), faces))
+                # as dicts once here, not on every poll of every client
+                self._history.append((number, time.time(), [r.to_dict() for r in faces]))
             self._cond.notify_all()
 
     def _status_frame(self, text: str, status: str):

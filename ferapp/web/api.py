@@ -115,18 +115,28 @@ def _int_arg(name: str, default=None, minimum: int = 0):
     return value
 
 
+STATUS_PAGE = 120  # frames per /api/status answer (4 s at 30 frames/s)
+
+
 @bp.get("/status")
 def status():
-    """Source ``?source=i``'s latest analysed frame: faces, fps, viewers. With
-    ``?after=N``, also ``frames``: every analysed frame numbered after N (the last two
-    minutes at most) with its unix time and faces, for timelines and recordings."""
+    """Source ``?source=i``'s latest analysed frame: faces, fps, viewers.
+
+    With ``?after=N``, also ``frames``: the analysed frames numbered after N, oldest first
+    (of the last two minutes; ``after=-1``: from the oldest), with their unix time and
+    faces, at most STATUS_PAGE (``?limit=`` asks for fewer); ``next`` is the ``after`` of
+    the next request and ``more`` says whether frames are already waiting for it."""
     cam = camera_at(_int_arg("source", 0))
     frame = cam.latest()
     after = _int_arg("after", None, minimum=-1)
     extra = {}
     if after is not None:
-        extra["frames"] = [{"frame": n, "t": round(t, 3), "faces": [r.to_dict() for r in faces]}
-                           for n, t, faces in cam.results_since(after)]
+        limit = min(_int_arg("limit", STATUS_PAGE, minimum=1), STATUS_PAGE)
+        page = cam.results_since(after, limit + 1)
+        frames = [{"frame": n, "t": round(t, 3), "faces": faces}
+                  for n, t, faces in page[:limit]]
+        extra = {"frames": frames, "next": frames[-1]["frame"] if frames else after,
+                 "more": len(page) > limit}
     return jsonify(
         source=source_name(cam.source),
         kind=cam.source.kind,
@@ -181,7 +191,7 @@ def frame():
 
     try:
         results, number, ms = app_state().browser.analyze(
-            request.args.get("session", ""), decode)
+            request.args.get("session", ""), decode, request.remote_addr or "")
     except LiveError as exc:
         abort(exc.status, str(exc))
     return jsonify(frame=number, ms=round(ms, 1), **size,

@@ -1,5 +1,5 @@
-"""Request guards: a Host allow-list (against DNS rebinding), same-origin state changes,
-and the security headers of every answer (Content-Security-Policy among them).
+"""Request guards: a Host allow-list (against DNS rebinding), same-origin requests, and the
+security headers of every answer (Content-Security-Policy among them).
 
 DNS rebinding: a page on attacker.example can make its own name resolve to 127.0.0.1 and
 then read http://attacker.example:5000/video_feed "same-origin" from a visitor's browser.
@@ -7,7 +7,10 @@ The browser still sends ``Host: attacker.example``, so only requests whose Host 
 ours are served. Cross-site requests: a page on another site can still POST a form or a
 fetch to 127.0.0.1:5000; browsers label those with ``Sec-Fetch-Site`` (and ``Origin``), so
 state-changing requests from another site are refused. Tools such as curl send neither
-header and are served.
+header and are served. The stream and the API are refused to another site even for GET (an
+``<img src=".../video_feed">`` on any page would turn the camera on); only the page itself
+(a link to it) and ``/healthz`` may be reached from elsewhere, and every answer carries
+``Cross-Origin-Resource-Policy: same-origin``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), usb=(), payment=()",
 }
+HSTS = "max-age=31536000"  # HTTPS only; browsers apply it to every port of the host name
+CROSS_SITE_ENDPOINTS = {"pages.index", "pages.healthz"}  # a link may lead here
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -67,8 +75,8 @@ def allowed_hosts(bind_host: str, extra=()) -> set[str]:
 
 
 def install(app: Flask):
-    """Refuse foreign Host headers (421) and cross-site state changes (403), as JSON, and
-    add SECURITY_HEADERS to every answer.
+    """Refuse foreign Host headers (421) and cross-site requests but links to the page
+    (403), as JSON, and add SECURITY_HEADERS (and HSTS under HTTPS) to every answer.
 
     ``app.config["ALLOWED_HOSTS"]``: the accepted names (default: loopback only).
     """
@@ -81,7 +89,8 @@ def install(app: Flask):
             return error_response(f"unknown host {request.host!r}: this server answers only "
                                   "to its own names (start it with --allowed-host NAME to "
                                   "add one)", 421)
-        if request.method not in SAFE_METHODS and cross_site():
+        if cross_site() and (request.method not in SAFE_METHODS
+                             or request.endpoint not in CROSS_SITE_ENDPOINTS):
             return error_response("cross-site request refused: use the page served by this "
                                   "server", 403)
         return None
@@ -89,6 +98,8 @@ def install(app: Flask):
     @app.after_request
     def security_headers(resp):
         resp.headers.update(SECURITY_HEADERS)
+        if request.is_secure:
+            resp.headers["Strict-Transport-Security"] = HSTS
         return resp
 
 

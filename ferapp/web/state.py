@@ -28,6 +28,7 @@ def defaults() -> dict:
         "LOOP": True,
         "SMOOTH_S": DEFAULT_SMOOTH_S,  # seconds of scores averaged per face
         "LIVE_MAX_SESSIONS": 8,  # browser cameras analysed at once
+        "LIVE_MAX_PER_CLIENT": 4,  # ... of them from one client address
         "LIVE_MAX_FPS": 30.0,  # per browser camera
         "LIVE_MAX_BYTES": 2 * 1024 * 1024,  # one browser camera frame
         "LIVE_MAX_PIXELS": 1920 * 1920,
@@ -35,6 +36,10 @@ def defaults() -> dict:
         "DETECT_EVERY": 1,  # run the detector on every k-th stream frame (bench_pipeline.py)
         "DECODE_SLOTS": decode_slots(),
         "DECODE_WAIT_S": 10.0,  # an upload waits this long for a slot, then gets 503
+        "TOKEN": None,  # required on every route but /healthz when set (web/auth.py)
+        "AUTH_MAX_FAILURES": 5,  # wrong tokens per client and window before 429
+        "AUTH_WINDOW_S": 60.0,
+        "AUTH_DAYS": 7,  # lifetime of the session cookie a ?token= URL sets
     }
 
 

@@ -59,13 +59,20 @@ export async function readStream(index, generation) {
 
 export async function pollStatus(index, generation) {
   while (state.generation === generation) {
+    let more = false;  // the server has more frames waiting: ask again at once
     try {
       const response = await fetch(
         `/api/status?source=${index}&after=${state.lastFrame}`, { cache: "no-store" });
       const s = await response.json();
       if (state.generation !== generation) return;
+      if (response.status === 401) {
+        $("state").textContent = "this server needs its token: reload the page with it";
+        await sleep(2000);
+        continue;
+      }
       if (!response.ok) throw new Error(s.error || `HTTP ${response.status}`);
       state.serverLost = false;
+      more = Boolean(s.more);
       if (s.frame !== null && s.frame < state.lastFrame) state.lastFrame = -1;  // restarted
       for (const f of s.frames || []) {
         state.lastFrame = Math.max(state.lastFrame, f.frame);
@@ -82,6 +89,6 @@ export async function pollStatus(index, generation) {
       $("state").textContent = "server unreachable: reconnecting…";
       $("fps").textContent = receivedFps().toFixed(1);
     }
-    await sleep(500);
+    if (!more) await sleep(500);
   }
 }

@@ -198,3 +198,42 @@ def test_annotated_upload_is_a_jpeg(real_app, grace_hopper_path):
     original = cv2.imread(str(grace_hopper_path))
     assert img.shape == original.shape
     assert np.abs(img.astype(int) - original.astype(int)).max() > 100  # a box was drawn
+
+
+def test_status_history_is_paged_with_a_cursor():
+    """/api/status?after=N answers at most STATUS_PAGE frames, oldest first, with the
+    cursor of the next page: a client that polls from -1 costs one page, not the history."""
+    from ferapp.vision.broadcast import VideoCamera
+    from ferapp.vision.sources import parse_source
+    from ferapp.web.api import STATUS_PAGE
+    from main import create_app
+
+    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
+    result = FaceResult((1, 2, 3, 4), {"happy": 0.9, "sad": 0.1}, face_id=3)
+    for _ in range(2 * STATUS_PAGE + 30):
+        cam._publish(b"jpeg", [result], 640, 480)
+    cam._publish(b"jpeg", [], 640, 480, status="reconnecting")  # not in the history
+    cam._publish(b"jpeg", [result], 640, 480)
+    client = create_app({"TESTING": True}, model=FakeModel(), camera=cam).test_client()
+    seen, after, answers = [], -1, 0
+    while True:
+        page = client.get(f"/api/status?after={after}").get_json()
+        answers += 1
+        assert len(page["frames"]) <= STATUS_PAGE
+        seen += [f["frame"] for f in page["frames"]]
+        assert page["next"] == (seen[-1] if seen else after)
+        after = page["next"]
+        if not page["more"]:
+            break
+    assert answers == 3
+    assert seen == [*range(1, 2 * STATUS_PAGE + 31), 2 * STATUS_PAGE + 32]  # once, in order
+    assert page["frames"][-1]["faces"][0]["id"] == 3
+    small = client.get("/api/status?after=10&limit=5").get_json()
+    assert [f["frame"] for f in small["frames"]] == [11, 12, 13, 14, 15] and small["more"]
+    big = client.get(f"/api/status?after=-1&limit={10 * STATUS_PAGE}").get_json()
+    assert len(big["frames"]) == STATUS_PAGE
+    caught_up = client.get(f"/api/status?after={seen[-1]}").get_json()
+    assert caught_up["frames"] == [] and caught_up["next"] == seen[-1] and not caught_up["more"]
+    for bad in ("limit=0", "limit=x", "after=-2"):
+        assert client.get(f"/api/status?after=1&{bad}".replace("after=1&after", "after"))\
+            .status_code == 400

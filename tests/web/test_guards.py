@@ -81,3 +81,33 @@ def test_cross_site_get_of_the_page_still_works(idle_app):
     """Following a link from another site to the page is fine; only state changes are not."""
     resp = idle_app.test_client().get("/", headers={"Sec-Fetch-Site": "cross-site"})
     assert resp.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/video_feed", "/api/status", "/api/sources",
+                                  "/static/js/main.js"])
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"},
+                                     {"Sec-Fetch-Site": "same-site"},
+                                     {"Origin": "http://attacker.example"}])
+def test_another_site_cannot_embed_the_stream_or_read_the_api(idle_app, path, headers):
+    """<img src="http://127.0.0.1:5000/video_feed"> on any page would turn the camera on."""
+    resp = idle_app.test_client().get(path, headers=headers)
+    assert resp.status_code == 403 and "cross-site" in resp.get_json()["error"]
+
+
+def test_same_origin_gets_are_served(idle_app):
+    client = idle_app.test_client()
+    for path in ("/api/status", "/static/js/main.js"):
+        assert client.get(path, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert client.get("/healthz", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+def test_isolation_headers(idle_app):
+    client = idle_app.test_client()
+    for resp in (client.get("/"), client.get("/api/status"), client.get("/nope")):
+        assert resp.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+        assert resp.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert "camera=(self)" in resp.headers["Permissions-Policy"]
+        assert "Strict-Transport-Security" not in resp.headers  # plain HTTP
+    secure = client.get("/api/status", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")

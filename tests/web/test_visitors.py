@@ -19,9 +19,10 @@ def jpeg(image, quality=85) -> bytes:
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
 
-def post_frame(client, data, session=SESSION, content_type="image/jpeg"):
+def post_frame(client, data, session=SESSION, content_type="image/jpeg", addr="127.0.0.1"):
     return client.post(f"/api/frame?session={session}", data=data,
-                       headers={"Content-Type": content_type})
+                       headers={"Content-Type": content_type},
+                       environ_base={"REMOTE_ADDR": addr})
 
 
 def test_a_camera_frame_gets_tracked_smoothed_faces(app, grace_hopper):
@@ -130,8 +131,8 @@ def test_a_fast_client_does_not_grow_memory(app, grace_hopper):
     def hammer(k):
         client = app.test_client()
         for _ in range(15):
-            statuses.append(post_frame(client, client_frames, session=f"hammer-{k % 3}-x")
-                            .status_code)
+            statuses.append(post_frame(client, client_frames, session=f"hammer-{k % 3}-x",
+                                       addr="10.0.0.9").status_code)
 
     threads = [threading.Thread(target=hammer, args=(k,)) for k in range(6)]
     for t in threads:
@@ -140,3 +141,45 @@ def test_a_fast_client_does_not_grow_memory(app, grace_hopper):
         t.join(60)
     assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses
     assert len(app.extensions["fer"].browser) <= app.config["LIVE_MAX_SESSIONS"]
+
+
+class _Quick:
+    def track(self, image):
+        return []
+
+
+def _refuse(image=None):
+    raise LiveError(415, "not an image")
+
+
+def test_junk_takes_no_session_slot():
+    """Frames that do not decode, each with a fresh session id, open no session: a real
+    camera is served after any number of them (the lockout the probe found)."""
+    sessions = BrowserSessions(_Quick, max_sessions=8)
+    for k in range(50):
+        with pytest.raises(LiveError) as exc:
+            sessions.analyze(f"junk-{k:04d}", _refuse, "10.0.0.66")
+        assert exc.value.status == 415
+    assert len(sessions) == 0
+    assert sessions.analyze("visitor-1", lambda: "image", "10.0.0.5")[1] == 1
+
+
+def test_one_client_cannot_take_every_slot():
+    now = [0.0]
+    sessions = BrowserSessions(_Quick, max_sessions=8, per_client=3, clock=lambda: now[0])
+    for k in range(3):
+        sessions.analyze(f"greedy-{k}-x", lambda: "image", "10.0.0.66")
+    with pytest.raises(LiveError) as exc:
+        sessions.analyze("greedy-3-x", lambda: "image", "10.0.0.66")
+    assert exc.value.status == 503 and "this client" in str(exc.value)
+    for k in range(5):  # the other slots stay for other clients
+        sessions.analyze(f"visitor-{k}-x", lambda: "image", f"10.0.1.{k}")
+    assert len(sessions) == 8
+    with pytest.raises(LiveError) as exc:  # all taken and all active
+        sessions.analyze("late-1-xx", lambda: "image", "10.0.2.1")
+    assert exc.value.status == 503
+    now[0] += 6  # the oldest has been silent past stale_s: it gives way to a newcomer
+    sessions.analyze("visitor-0-x", lambda: "image", "10.0.1.0")  # ... but not this one
+    sessions.analyze("late-1-xx", lambda: "image", "10.0.2.1")
+    assert len(sessions) == 8
+    assert "greedy-0-x" not in sessions._sessions  # the oldest silent one gave way
