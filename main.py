@@ -24,7 +24,7 @@ from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source
 from ferapp.vision.stream import StreamAnnotator
-from ferapp.web import api, auth, errors, guards, pages, servers
+from ferapp.web import api, auth, errors, guards, pages, servers, tls
 from ferapp.web.state import AppState, defaults
 from ferapp.web.visitors import BrowserSessions
 
@@ -63,7 +63,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
         BrowserSessions(annotator, cfg["LIVE_MAX_SESSIONS"], max_fps=cfg["LIVE_MAX_FPS"],
                         per_client=cfg["LIVE_MAX_PER_CLIENT"]),
         LockedPipeline(ExpressionPipeline(model, stills_detector, still=True)),
-        cfg["DECODE_SLOTS"])
+        cfg["DECODE_SLOTS"], cfg["MAX_VIEWERS"])
     guards.install(app)
     if cfg["TOKEN"] is not None:
         auth.install(app, str(cfg["TOKEN"]))
@@ -102,7 +102,8 @@ def parse_args(argv=None):
                         "1, chosen by bench/bench_smoothing.py; 0: off)")
     p.add_argument("--server", choices=servers.SERVERS, default="waitress",
                    help="waitress (production WSGI server, the default) or Flask's own "
-                        "development server; with --cert/--key: cheroot")
+                        "development server; with --cert/--key: waitress behind an "
+                        "asyncio TLS front")
     p.add_argument("--cert", default=None, metavar="PEM",
                    help="TLS certificate (chain) file: serve HTTPS, which browsers require "
                         "to share a camera with a page on another machine")
@@ -176,8 +177,10 @@ def main(argv=None) -> int:
           + f" at {start_url(args, token)}  (Ctrl+C to stop)", flush=True)
     try:
         servers.serve(app, args.host, args.port, args.server, args.cert, args.key)
-    except servers.TLSError as exc:
+    except tls.TLSError as exc:
         return fail(exc)
+    except OSError as exc:  # the address went away between the check and the bind
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     finally:
         for cam in cams:
             cam.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Blueprint, Response, abort, jsonify, render_template
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template
 
 from ferapp.labels import EMOTIONS, FACE_COLUMNS, css_color
 from ferapp.system import release_free_memory
@@ -46,8 +46,24 @@ def mjpeg_parts(frames):
 @bp.get("/video_feed")
 @bp.get("/video_feed/<int:index>")
 def video_feed(index: int = 0):
-    """Source ``index``'s annotated stream as multipart/x-mixed-replace JPEG frames."""
+    """Source ``index``'s annotated stream as multipart/x-mixed-replace JPEG frames.
+
+    Each viewer holds one of the server's threads while it watches: beyond MAX_VIEWERS at
+    once, the next gets 503 (JSON, Retry-After) and the threads left serve the page and
+    the API."""
     cam = camera_at(index)
+    slots = app_state().viewer_slots
+    if not slots.acquire(blocking=False):
+        resp = jsonify(error=f"too many viewers: {current_app.config['MAX_VIEWERS']} streams "
+                             "are being watched; retry when one closes")
+        resp.status_code, resp.headers["Retry-After"] = 503, "5"
+        return resp
+    released = []
+
+    def release():
+        if not released:  # once, whether the stream ran or was closed unstarted
+            released.append(True)
+            slots.release()
 
     def parts():
         try:
@@ -57,7 +73,9 @@ def video_feed(index: int = 0):
             release_free_memory()  # the viewer's buffers are gone
 
     mimetype = f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}"
-    return Response(parts(), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+    resp = Response(parts(), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+    resp.call_on_close(release)
+    return resp
 
 
 @bp.get("/healthz")

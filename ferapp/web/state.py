@@ -36,6 +36,7 @@ def defaults() -> dict:
         "DETECT_EVERY": 1,  # run the detector on every k-th stream frame (bench_pipeline.py)
         "DECODE_SLOTS": decode_slots(),
         "DECODE_WAIT_S": 10.0,  # an upload waits this long for a slot, then gets 503
+        "MAX_VIEWERS": 32,  # streams at once, all sources: below the server's 48 threads
         "TOKEN": None,  # required on every route but /healthz when set (web/auth.py)
         "AUTH_MAX_FAILURES": 5,  # wrong tokens per client and window before 429
         "AUTH_WINDOW_S": 60.0,
@@ -53,11 +54,13 @@ class AppState:
     stills: LockedPipeline  # the API's own pipeline: uploads are searched as stills
     decode_slots: threading.BoundedSemaphore  # at most this many uploads analysed at once
     workers: ThreadPoolExecutor  # ... on these threads (bench/load_test.py)
+    viewer_slots: threading.BoundedSemaphore  # streams watched at once (each holds a thread)
 
     @classmethod
-    def create(cls, model, cameras, browser, stills, slots: int) -> AppState:
+    def create(cls, model, cameras, browser, stills, slots: int,
+               max_viewers: int = 32) -> AppState:
         return cls(model, list(cameras), browser, stills, threading.BoundedSemaphore(slots),
-                   ThreadPoolExecutor(slots, "upload"))
+                   ThreadPoolExecutor(slots, "upload"), threading.BoundedSemaphore(max_viewers))
 
 
 def app_state() -> AppState:

@@ -355,3 +355,37 @@ def test_no_camera_or_denied_permission_is_said_in_the_page(server):
         assert not message.is_displayed()
     finally:
         driver.quit()
+
+
+def test_the_token_url_opens_the_page_and_the_stream_plays(browser):
+    """``--host 0.0.0.0``: the page needs the token. The start-up URL opens it (the token
+    leaves the address bar), the stream plays and the scores arrive on the cookie; a link
+    to the page from another site works too (the SameSite=Strict cookie comes with the
+    page's own reload); another browser profile without the cookie gets the token page."""
+    from selenium.webdriver.common.by import By
+
+    from tests.helpers import running_server
+
+    token = "browser-token-0123456789abcdef"
+    with running_server("--host", "0.0.0.0", "--token", token) as (url, _):
+        browser.delete_all_cookies()
+        browser.get(url + "/")
+        assert browser.find_element(By.NAME, "token")  # the 401 page asks for it
+        browser.get(f"{url}/?token={token}")
+        wait_for(lambda: browser.current_url.split("#")[0] == url + "/")  # token gone
+        stream = browser.find_element(By.ID, "stream")
+        wait_for(lambda: browser.execute_script("return arguments[0].naturalWidth",
+                                                stream) == 640)
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#faces .face .bar"))
+        assert browser.find_element(By.ID, "state").text == "live"
+        cookies = {c["name"]: c for c in browser.get_cookies()}
+        assert cookies["fer_session"]["httpOnly"] and \
+            cookies["fer_session"]["sameSite"] == "Strict"
+        # a link followed from another site (here a data: page, an opaque origin)
+        browser.get("data:text/html,<a id=go href='" + url + "/'>the camera</a>")
+        browser.find_element(By.ID, "go").click()
+        wait_for(lambda: browser.find_elements(By.ID, "stream"), timeout=15)
+        browser.delete_all_cookies()
+        browser.get(url + "/")
+        assert browser.find_elements(By.NAME, "token") and \
+            not browser.find_elements(By.ID, "stream")

@@ -49,16 +49,16 @@ def test_port_in_use():
     assert not servers.port_in_use("127.0.0.1", port)
 
 
-def test_serve_picks_cheroot_with_a_certificate_else_the_named_server(monkeypatch):
+def test_serve_picks_tls_with_a_certificate_else_the_named_server(monkeypatch):
     used = []
 
     class App:
         config = {"MAX_CONTENT_LENGTH": 10}
 
-    monkeypatch.setattr(servers, "serve_cheroot", lambda *a: used.append(("cheroot", a[4])))
+    monkeypatch.setattr(servers, "serve_tls", lambda *a: used.append(("tls", a[4])))
     monkeypatch.setattr(servers, "serve_waitress", lambda *a: used.append(("waitress", a[3])))
     monkeypatch.setattr(servers, "serve_flask", lambda *a: used.append(("flask",)))
     servers.serve(App(), "127.0.0.1", 1, "flask", cert="c.pem", key="k.pem")
     servers.serve(App(), "127.0.0.1", 1, "waitress")
     servers.serve(App(), "127.0.0.1", 1, "flask")
-    assert used == [("cheroot", "k.pem"), ("waitress", 10), ("flask",)]
+    assert used == [("tls", "k.pem"), ("waitress", 10), ("flask",)]
