@@ -14,6 +14,7 @@ from ferapp.system import release_free_memory
 from ferapp.vision.draw import draw_results, encode_jpeg
 from ferapp.vision.intake import InvalidImage, decode_image
 from ferapp.vision.pipeline import FaceResult
+from ferapp.web.pacing import Busy
 from ferapp.web.pages import camera_at
 from ferapp.web.state import app_state
 from ferapp.web.visitors import LiveError
@@ -125,8 +126,18 @@ def status():
     With ``?after=N``, also ``frames``: the analysed frames numbered after N, oldest first
     (of the last two minutes; ``after=-1``: from the oldest), with their unix time and
     faces, at most STATUS_PAGE (``?limit=`` asks for fewer); ``next`` is the ``after`` of
-    the next request and ``more`` says whether frames are already waiting for it."""
+    the next request and ``more`` says whether frames are already waiting for it.
+
+    Each client address is answered at most every STATUS_INTERVAL_S (an earlier request
+    waits its turn; one that would wait over a second gets 429): clients polling as fast
+    as they can cost the stream nothing visible (bench/load_test.py)."""
     cam = camera_at(_int_arg("source", 0))
+    try:
+        app_state().status_pacer.wait_turn(request.remote_addr or "")
+    except Busy as exc:
+        resp = jsonify(error=str(exc))
+        resp.status_code, resp.headers["Retry-After"] = 429, str(exc.retry_after)
+        return resp
     frame = cam.latest()
     after = _int_arg("after", None, minimum=-1)
     extra = {}

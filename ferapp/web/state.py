@@ -11,6 +11,7 @@ from flask import current_app
 from ferapp.system import cores
 from ferapp.vision.pipeline import LockedPipeline
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
+from ferapp.web.pacing import Pacer
 from ferapp.web.visitors import BrowserSessions
 
 
@@ -37,6 +38,7 @@ def defaults() -> dict:
         "DECODE_SLOTS": decode_slots(),
         "DECODE_WAIT_S": 10.0,  # an upload waits this long for a slot, then gets 503
         "MAX_VIEWERS": 32,  # streams at once, all sources: below the server's 48 threads
+        "STATUS_INTERVAL_S": 0.05,  # /api/status: one answer per client address this often
         "TOKEN": None,  # required on every route but /healthz when set (web/auth.py)
         "AUTH_MAX_FAILURES": 5,  # wrong tokens per client and window before 429
         "AUTH_WINDOW_S": 60.0,
@@ -55,12 +57,14 @@ class AppState:
     decode_slots: threading.BoundedSemaphore  # at most this many uploads analysed at once
     workers: ThreadPoolExecutor  # ... on these threads (bench/load_test.py)
     viewer_slots: threading.BoundedSemaphore  # streams watched at once (each holds a thread)
+    status_pacer: Pacer  # /api/status answers per client and second
 
     @classmethod
     def create(cls, model, cameras, browser, stills, slots: int,
-               max_viewers: int = 32) -> AppState:
+               max_viewers: int = 32, status_interval: float = 0.05) -> AppState:
         return cls(model, list(cameras), browser, stills, threading.BoundedSemaphore(slots),
-                   ThreadPoolExecutor(slots, "upload"), threading.BoundedSemaphore(max_viewers))
+                   ThreadPoolExecutor(slots, "upload"), threading.BoundedSemaphore(max_viewers),
+                   Pacer(status_interval))
 
 
 def app_state() -> AppState:

@@ -1,4 +1,4 @@
-"""The real servers: waitress by default, Flask's on request, cheroot for HTTPS; bounded big
+"""The real servers: waitress by default, Flask's on request, the TLS front for HTTPS; bounded big
 uploads."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_flask_server_on_request_also_hides_versions():
 
 @pytest.mark.slow
 def test_https_with_cert_and_key(tmp_path):
-    """--cert/--key: the app over TLS (cheroot), same JSON API and headers; plain HTTP to
+    """--cert/--key: the app over TLS (the asyncio front), same JSON API and headers; plain HTTP to
     the TLS port gets no page."""
     import ssl
     import urllib.request
