@@ -201,7 +201,10 @@ def serve_flask(app, host: str, port: int):
 
         def log_request(self, code="-", size="-"):
             # the access log shows no query: a ?token=... stays out of it
+            # (it is logged once the app answered: the app has had the full path)
             self.requestline = re.sub(r"\?\S*", "?...", self.requestline, count=1)
+            if "?" in getattr(self, "path", ""):
+                self.path = self.path.split("?", 1)[0] + "?..."
             super().log_request(code, size)
 
     run_simple(host, port, LimitsMiddleware(app), threaded=True, use_reloader=False,

@@ -117,6 +117,21 @@ def test_no_auth_needs_saying_and_warns():
 
 
 @pytest.mark.slow
+def test_the_token_stays_out_of_the_logs():
+    """Flask's server logs every request line: the ?token= query is not in it; the token
+    appears once, in the start-up URL the user is meant to open."""
+    with running_server("--server", "flask", "--token", TOKEN) as (url, proc):
+        port = port_of(url)
+        assert call(port, f"/?token={TOKEN}")[0] == 303
+        assert call(port, "/api/status", headers={"Authorization": "Bearer wrong-one"})[0] \
+            == 401
+        time.sleep(0.5)
+        proc.terminate()
+        out = proc.stdout.read().decode()
+    assert out.count(TOKEN) == 1 and "GET /?..." in out
+
+
+@pytest.mark.slow
 def test_https_cookie_is_secure_and_hsts_is_sent(tls_files):
     cert, key, context = tls_files
     with running_server("--cert", cert, "--key", key, "--token", TOKEN, scheme="https",
