@@ -14,6 +14,7 @@ from ferapp.system import release_free_memory
 from ferapp.vision.draw import draw_results, encode_jpeg
 from ferapp.vision.intake import InvalidImage, decode_image
 from ferapp.vision.pipeline import FaceResult
+from ferapp.web.errors import retry_later
 from ferapp.web.pacing import Busy
 from ferapp.web.pages import camera_at
 from ferapp.web.state import app_state
@@ -49,9 +50,8 @@ def predict():
     state = app_state()
     slots = state.decode_slots
     if not slots.acquire(timeout=current_app.config["DECODE_WAIT_S"]):
-        resp = jsonify(error="busy: too many photos are being analysed; retry in a moment")
-        resp.status_code, resp.headers["Retry-After"] = 503, "2"
-        return resp
+        return retry_later("busy: too many photos are being analysed; retry in a moment",
+                           503, 2)
     draw = _flag("annotate") or _flag("image")
 
     def work(data: bytes):
@@ -135,9 +135,7 @@ def status():
     try:
         app_state().status_pacer.wait_turn(request.remote_addr or "")
     except Busy as exc:
-        resp = jsonify(error=str(exc))
-        resp.status_code, resp.headers["Retry-After"] = 429, str(exc.retry_after)
-        return resp
+        return retry_later(str(exc), 429, exc.retry_after)
     frame = cam.latest()
     after = _int_arg("after", None, minimum=-1)
     extra = {}

@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from ferapp.web.errors import error_response
+from ferapp.web.errors import error_response, retry_later
 
 TOKEN_BYTES = 24  # secrets.token_urlsafe(24): 192 bits, 32 characters
 MIN_TOKEN = 16  # characters of a token given with --token / FER_TOKEN
@@ -127,10 +127,8 @@ def install(app: Flask, token: str):
         if not matches(given):
             wait = failures.retry_after(request.remote_addr or "")
             if wait:
-                resp = error_response("too many wrong tokens from this client; wait and "
-                                      "retry", 429)
-                resp.headers["Retry-After"] = str(wait)
-                return resp
+                return retry_later("too many wrong tokens from this client; wait and retry",
+                                   429, wait)
             failures.add(request.remote_addr or "")
             return _unauthorized("wrong token")
         if how == "query":

@@ -21,6 +21,13 @@ def error_response(message: str, status: int) -> Response:
     return Response(error_body(message), status, mimetype="application/json")
 
 
+def retry_later(message: str, status: int, seconds: int) -> Response:
+    """A 429 or 503 that says when to try again (``Retry-After``)."""
+    resp = error_response(message, status)
+    resp.headers["Retry-After"] = str(max(1, int(seconds)))
+    return resp
+
+
 def install(app: Flask):
     """Answer HTTP errors and unexpected exceptions as JSON (never a traceback page)."""
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from ferapp.labels import EMOTIONS, FACE_COLUMNS, css_color
 from ferapp.system import release_free_memory
+from ferapp.web.errors import retry_later
 from ferapp.web.state import app_state
 
 bp = Blueprint("pages", __name__)
@@ -54,10 +55,8 @@ def video_feed(index: int = 0):
     cam = camera_at(index)
     slots = app_state().viewer_slots
     if not slots.acquire(blocking=False):
-        resp = jsonify(error=f"too many viewers: {current_app.config['MAX_VIEWERS']} streams "
-                             "are being watched; retry when one closes")
-        resp.status_code, resp.headers["Retry-After"] = 503, "5"
-        return resp
+        return retry_later(f"too many viewers: {current_app.config['MAX_VIEWERS']} streams "
+                           "are being watched; retry when one closes", 503, 5)
     released = []
 
     def release():
