@@ -110,6 +110,9 @@ def install(app: Flask, token: str):
     app.session_interface = _SessionInterface()
     app.config.update(SESSION_COOKIE_NAME="fer_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict",
+                      # the cookie lives AUTH_DAYS from the token URL; answers to the page's
+                      # polling do not renew it (nor bring back one the visitor deleted)
+                      SESSION_REFRESH_EACH_REQUEST=False,
                       PERMANENT_SESSION_LIFETIME=timedelta(days=app.config["AUTH_DAYS"]))
 
     def matches(given: str) -> bool:

@@ -385,6 +385,7 @@ def test_the_token_url_opens_the_page_and_the_stream_plays(browser):
         browser.get("data:text/html,<a id=go href='" + url + "/'>the camera</a>")
         browser.find_element(By.ID, "go").click()
         wait_for(lambda: browser.find_elements(By.ID, "stream"), timeout=15)
+        browser.get(url + "/healthz")  # leave the page, so its polling has stopped
         browser.delete_all_cookies()
         browser.get(url + "/")
         assert browser.find_elements(By.NAME, "token") and \

@@ -47,9 +47,10 @@ def test_the_token_url_sets_a_signed_cookie_and_redirects_without_the_token(lock
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Expires=" in cookie
     assert "Secure" not in cookie  # plain HTTP here; HTTPS: tests/e2e/test_security.py
     assert TOKEN not in cookie
-    assert client.get("/").status_code == 200
-    assert client.get("/api/status").status_code == 200
-    assert client.get("/video_feed").status_code == 200
+    for path in ("/", "/api/status", "/video_feed"):
+        resp = client.get(path)
+        assert resp.status_code == 200
+        assert "Set-Cookie" not in resp.headers  # not renewed by the page's own requests
 
 
 def test_bearer_works_and_sets_no_cookie(locked):
