@@ -63,7 +63,8 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
         BrowserSessions(annotator, cfg["LIVE_MAX_SESSIONS"], max_fps=cfg["LIVE_MAX_FPS"],
                         per_client=cfg["LIVE_MAX_PER_CLIENT"]),
         LockedPipeline(ExpressionPipeline(model, stills_detector, still=True)),
-        cfg["DECODE_SLOTS"], cfg["MAX_VIEWERS"], cfg["STATUS_INTERVAL_S"])
+        cfg["DECODE_SLOTS"], float(cfg["DECODE_BUDGET_MB"]), cfg["MAX_VIEWERS"],
+        cfg["STATUS_INTERVAL_S"])
     guards.install(app)
     if cfg["TOKEN"] is not None:
         auth.install(app, str(cfg["TOKEN"]))

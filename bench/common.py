@@ -46,6 +46,39 @@ def frame_with_faces(n: int, size=(640, 480)) -> np.ndarray:
     return frame
 
 
+BIG_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF")  # HEIF needs pillow-heif
+
+
+def big_photo(fmt: str, size=(7200, 5000)) -> bytes:
+    """A 36-megapixel photo file in ``fmt`` that stays small on the wire (a smooth canvas,
+    the real demo photo at its centre, a face the detector finds): what a phone or camera
+    uploads at full resolution. Encoded with fast settings (a few seconds each)."""
+    import io
+
+    from PIL import Image
+
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    canvas = np.dstack([(x * 200 // w + 30), (y * 200 // h + 30),
+                        np.full_like(x, 120)]).astype(np.uint8)
+    del x, y
+    photo = demo_photo()[..., ::-1]
+    ph = h // 4
+    photo = cv2.resize(photo, (round(photo.shape[1] * ph / photo.shape[0]), ph))
+    top, left = (h - ph) // 2, (w - photo.shape[1]) // 2
+    canvas[top:top + ph, left:left + photo.shape[1]] = photo
+    options = {"JPEG": {"quality": 85}, "PNG": {"compress_level": 1},
+               "WEBP": {"quality": 80, "method": 0}, "TIFF": {"compression": "tiff_deflate"},
+               "HEIF": {"quality": 50}}[fmt]
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, fmt, **options)
+    return buf.getvalue()
+
+
 def timeit(fn, repeat: int = 30, warmup: int = 3) -> float:
     """Median wall time of fn() in milliseconds."""
     for _ in range(warmup):

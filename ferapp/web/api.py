@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ferapp.system import release_free_memory
 from ferapp.vision.draw import draw_results, encode_jpeg
-from ferapp.vision.intake import InvalidImage, decode_image
+from ferapp.vision.intake import FORMAT_NAMES, InvalidImage, decode_image, probe
 from ferapp.vision.pipeline import FaceResult
 from ferapp.web.errors import retry_later
 from ferapp.web.pacing import Busy
@@ -23,8 +23,9 @@ from ferapp.web.visitors import LiveError
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def _upload_bytes() -> bytes:
-    """The one uploaded file in the multipart field 'image', or a 4xx."""
+def _upload_file():
+    """The one uploaded file in the multipart field 'image' (a binary file: in memory when
+    small, else spooled to disk by the multipart parser), or a 4xx."""
     if not request.mimetype.startswith("multipart/form-data"):
         abort(415, "send multipart/form-data with the photo in the field 'image'")
     files = request.files.getlist("image")
@@ -32,7 +33,18 @@ def _upload_bytes() -> bytes:
         abort(400, "no file in the multipart field 'image'")
     if len(files) > 1:
         abort(400, "send exactly one file in the field 'image'")
-    return files[0].read()
+    return files[0].stream
+
+
+def _admit(budget, header, nbytes: int, wait_s: float):
+    """``budget.hold`` for a decode of ``header`` (and its ``nbytes`` of file), or the
+    4xx/5xx answer: 413 when it could never fit, 503 + Retry-After when it ran out of wait."""
+    if header.cost + nbytes > budget.total:
+        mb = budget.total / 2**20
+        abort(413, f"this {header.stored[0]}x{header.stored[1]} {FORMAT_NAMES[header.format]} "
+                   f"would need {(header.cost + nbytes) / 2**20:.0f} MB to decode; this server "
+                   f"decodes within {mb:.0f} MB: send a smaller image (a JPEG costs least)")
+    return budget.hold(header.cost + nbytes, wait_s)
 
 
 @bp.post("/predict")
@@ -43,19 +55,22 @@ def predict():
     gets results and picture in one request, for every format it may upload.
 
     Boxes, width and height are those of the upright picture (EXIF orientation applied) at
-    full size. At most DECODE_SLOTS uploads are decoded and analysed at once; the others
-    wait up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
+    full size. The header is read first (from the spooled upload, no pixel decoded); the
+    decode then holds its cost of the server's DECODE_BUDGET_MB while it is decoded and
+    analysed on one of the DECODE_SLOTS threads. Uploads that would pass the budget wait
+    their turn up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
     """
-    data = _upload_bytes()
+    upload = _upload_file()
+    try:
+        header = probe(upload)
+    except InvalidImage as exc:
+        abort(exc.status, str(exc))
+    nbytes = upload.seek(0, 2)
     state = app_state()
-    slots = state.decode_slots
-    if not slots.acquire(timeout=current_app.config["DECODE_WAIT_S"]):
-        return retry_later("busy: too many photos are being analysed; retry in a moment",
-                           503, 2)
     draw = _flag("annotate") or _flag("image")
 
-    def work(data: bytes):
-        decoded = decode_image(data)
+    def work():
+        decoded = decode_image(header=header)
         results = state.stills.analyze(decoded.image)
         annotated = encode_jpeg(draw_results(decoded.image, results), 90) if draw else None
         meta = replace(decoded, image=None)  # the pixels are not needed any more
@@ -63,14 +78,17 @@ def predict():
         release_free_memory()
         return meta, results, annotated
 
-    try:
-        # on the DECODE_SLOTS upload threads, not on any of the server's 48: only they
-        # ever hold decoder and runtime buffers
-        decoded, results, annotated = state.workers.submit(work, data).result()
-    except InvalidImage as exc:
-        abort(exc.status, str(exc))
-    finally:
-        slots.release()
+    with _admit(state.decode_budget, header, nbytes,
+                current_app.config["DECODE_WAIT_S"]) as admitted:
+        if not admitted:
+            return retry_later("busy: too many photos are being analysed; retry in a moment",
+                               503, 2)
+        try:
+            # on the DECODE_SLOTS upload threads, not on any of the server's 48: only they
+            # ever hold decoder and runtime buffers
+            decoded, results, annotated = state.workers.submit(work).result()
+        except InvalidImage as exc:
+            abort(exc.status, str(exc))
     if _flag("annotate"):
         return Response(annotated, mimetype="image/jpeg")
     faces = [FaceResult(decoded.to_full(r.box), r.scores).to_dict() for r in results]
@@ -162,6 +180,7 @@ def status():
 
 
 FRAME_TYPES = ("image/jpeg", "image/png", "image/webp")
+FRAME_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})  # what the bytes are, decoded
 
 
 @bp.post("/frame")
@@ -169,9 +188,11 @@ def frame():
     """Analyse one frame of the visitor's camera (``?session=ID``, one per browser tab).
 
     The body is the frame itself (image/jpeg, image/png or image/webp, at most
-    LIVE_MAX_BYTES). Faces are tracked and smoothed per session, like the stream's. A
-    session sends its next frame after this one's answer: a frame sent while the previous
-    one is analysed, or faster than LIVE_MAX_FPS, is dropped with 429. Nothing is stored.
+    LIVE_MAX_BYTES; the format is checked on the bytes, whatever the declared type). Its
+    decode holds its cost of the decode budget, waiting up to LIVE_WAIT_S (then 503).
+    Faces are tracked and smoothed per session, like the stream's. A session sends its next
+    frame after this one's answer: a frame sent while the previous one is analysed, or
+    faster than LIVE_MAX_FPS, is dropped with 429. Nothing is stored.
     """
     cfg = current_app.config
     if request.mimetype not in FRAME_TYPES:
@@ -188,20 +209,29 @@ def frame():
     if not data:
         abort(400, "the request body is empty: send one camera frame")
 
+    try:
+        header = probe(data, cfg["LIVE_MAX_PIXELS"], None, FRAME_FORMATS)
+    except InvalidImage as exc:
+        abort(exc.status, str(exc))
     size = {}
 
     def decode():
         try:
-            image = decode_image(data, max_pixels=cfg["LIVE_MAX_PIXELS"], work_side=None).image
+            image = decode_image(header=header).image
         except InvalidImage as exc:
             raise LiveError(exc.status, str(exc)) from None
         size.update(width=image.shape[1], height=image.shape[0])
         return image
 
-    try:
-        results, number, ms = app_state().browser.analyze(
-            request.args.get("session", ""), decode, request.remote_addr or "")
-    except LiveError as exc:
-        abort(exc.status, str(exc))
+    state = app_state()
+    with _admit(state.decode_budget, header, len(data), cfg["LIVE_WAIT_S"]) as admitted:
+        if not admitted:
+            return retry_later("busy: the server is decoding other images; send the next "
+                               "frame in a moment", 503, 1)
+        try:
+            results, number, ms = state.browser.analyze(
+                request.args.get("session", ""), decode, request.remote_addr or "")
+        except LiveError as exc:
+            abort(exc.status, str(exc))
     return jsonify(frame=number, ms=round(ms, 1), **size,
                    faces=[r.to_dict() for r in results])

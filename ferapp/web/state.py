@@ -11,12 +11,13 @@ from flask import current_app
 from ferapp.system import cores
 from ferapp.vision.pipeline import LockedPipeline
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
+from ferapp.web.budget import MemoryBudget
 from ferapp.web.pacing import Pacer
 from ferapp.web.visitors import BrowserSessions
 
 
 def decode_slots() -> int:
-    """Concurrent upload decodes: one core stays free for the live stream."""
+    """Threads decoding and analysing uploads: one core stays free for the live stream."""
     return max(1, cores() - 1)
 
 
@@ -35,8 +36,10 @@ def defaults() -> dict:
         "LIVE_MAX_PIXELS": 1920 * 1920,
         "DETECTOR": "centerface",
         "DETECT_EVERY": 1,  # run the detector on every k-th stream frame (bench_pipeline.py)
-        "DECODE_SLOTS": decode_slots(),
-        "DECODE_WAIT_S": 10.0,  # an upload waits this long for a slot, then gets 503
+        "DECODE_SLOTS": decode_slots(),  # threads (memory is bounded by the budget)
+        "DECODE_BUDGET_MB": 256,  # bytes all decodes in flight may hold (web/budget.py)
+        "DECODE_WAIT_S": 10.0,  # an upload waits this long for the budget, then gets 503
+        "LIVE_WAIT_S": 1.0,  # ... a camera frame this long
         "MAX_VIEWERS": 32,  # streams at once, all sources: below the server's 48 threads
         "STATUS_INTERVAL_S": 0.05,  # /api/status: one answer per client address this often
         "TOKEN": None,  # required on every route but /healthz when set (web/auth.py)
@@ -54,15 +57,15 @@ class AppState:
     cameras: list  # one VideoCamera per source, by index (the page picks by index only)
     browser: BrowserSessions  # visitors' cameras: one tracked, smoothed state per tab
     stills: LockedPipeline  # the API's own pipeline: uploads are searched as stills
-    decode_slots: threading.BoundedSemaphore  # at most this many uploads analysed at once
-    workers: ThreadPoolExecutor  # ... on these threads (bench/load_test.py)
+    decode_budget: MemoryBudget  # bytes the decodes in flight hold, uploads and frames
+    workers: ThreadPoolExecutor  # the DECODE_SLOTS threads uploads are analysed on
     viewer_slots: threading.BoundedSemaphore  # streams watched at once (each holds a thread)
     status_pacer: Pacer  # /api/status answers per client and second
 
     @classmethod
-    def create(cls, model, cameras, browser, stills, slots: int,
+    def create(cls, model, cameras, browser, stills, slots: int, budget_mb: float = 256,
                max_viewers: int = 32, status_interval: float = 0.05) -> AppState:
-        return cls(model, list(cameras), browser, stills, threading.BoundedSemaphore(slots),
+        return cls(model, list(cameras), browser, stills, MemoryBudget(budget_mb * 2**20),
                    ThreadPoolExecutor(slots, "upload"), threading.BoundedSemaphore(max_viewers),
                    Pacer(status_interval))
 

@@ -2,6 +2,7 @@
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,3 +75,175 @@ def test_transparent_and_grey_images_decode(grace_hopper_path):
         decoded = intake.decode_image(encode(img.convert(mode), fmt))
         assert decoded.image.shape == (img.height, img.width, 3)
         assert decoded.image.dtype == np.uint8
+
+
+# --- the header first, then a decode at the working size (memory per format) ---------------
+
+def _card(w=240, h=160) -> Image.Image:
+    """An asymmetric picture: any turn or flip of it is a different picture."""
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.dstack([x * 255 // w, y * 255 // h, np.full_like(x, 60)]).astype(np.uint8)
+    rgb[10:40, 10:80] = (250, 250, 250)  # a block near the top-left corner
+    return Image.fromarray(rgb)
+
+
+def _bgr(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB"))[..., ::-1]
+
+
+@pytest.mark.parametrize("fmt, kw", [("PNG", {}), ("WEBP", {"lossless": True}),
+                                     ("JPEG", {"quality": 95}), ("TIFF", {})])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_as_pillow_does(fmt, kw, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(_card(), fmt, exif=exif.tobytes(), **kw)
+    from PIL import ImageOps
+
+    expected = _bgr(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    header = intake.probe(data)
+    assert header.size == expected.shape[1::-1]
+    if fmt != "TIFF":  # Pillow turns a TIFF upright as it loads it
+        assert header.orientation == orientation
+    got = intake.decode_image(data).image
+    assert got.shape == expected.shape
+    tolerance = 4 if fmt == "JPEG" else 0
+    assert np.abs(got.astype(int) - expected).mean() <= tolerance
+
+
+def _webps():
+    card = _card(301, 203)
+    rgba = card.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(card.size))
+    frames = [card, card.transpose(Image.Transpose.ROTATE_180)]
+    return {
+        "lossy": encode(card, "WEBP", quality=80),
+        "lossless": encode(card, "WEBP", lossless=True),
+        "alpha": encode(rgba, "WEBP", quality=80),
+        "alpha-lossless": encode(rgba, "WEBP", lossless=True),
+        "animated": encode(frames[0], "WEBP", save_all=True, append_images=frames[1:]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["lossy", "lossless", "alpha", "alpha-lossless", "animated"])
+def test_the_webp_header_is_read_without_pillow_and_agrees_with_it(kind):
+    data = _webps()[kind]
+    header = intake.probe(data)
+    pil = Image.open(io.BytesIO(data))
+    assert header.format == "WEBP" and header.stored == pil.size
+    assert header.alpha == (kind.startswith("alpha") or kind == "animated")
+    expected = np.asarray(pil.convert("RGBA"), dtype=np.float32)  # the first frame
+    alpha = expected[..., 3:4] / 255
+    expected = (expected[..., :3] * alpha + 255 * (1 - alpha))[..., ::-1]  # on white, BGR
+    got = intake.decode_image(data).image
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).mean() < 3
+
+
+def test_the_header_alone_is_enough_to_probe():
+    """probe reads no pixels: the first bytes of a file give its size and cost; the decode
+    of the same bytes is refused as truncated."""
+    big = _card(5000, 3000)
+    for fmt, kw in [("PNG", {}), ("WEBP", {"quality": 50}), ("TIFF", {}), ("JPEG", {})]:
+        head = encode(big, fmt, **kw)[:2000]  # JPEG: its tables come before the size
+        header = intake.probe(head)
+        # JPEG: libjpeg decodes at 1/2 (2500 wide), the others reduce 2 x 2 after
+        assert header.stored == (5000, 3000) and header.factor == 1 + (fmt != "JPEG")
+        assert header.cost > 0
+        with pytest.raises(intake.InvalidImage, match="corrupt or truncated"):
+            intake.decode_image(head)
+
+
+def test_large_stills_of_every_format_are_reduced_and_boxes_map_back():
+    big = _card(4400, 2400)
+    expected = cv2.resize(_bgr(big), (2200, 1200), interpolation=cv2.INTER_AREA)
+    formats = [("PNG", {}), ("WEBP", {"quality": 90, "method": 0}), ("TIFF", {}),
+               ("BMP", {}), ("GIF", {})] + ([("HEIF", {"quality": 90})] if intake.HEIF else [])
+    for fmt, kw in formats:
+        data = encode(big, fmt, **kw)
+        decoded = intake.decode_image(data)
+        assert decoded.image.shape == (1200, 2200, 3), fmt
+        assert decoded.scale == 2.0 and (decoded.width, decoded.height) == (4400, 2400)
+        assert decoded.to_full((10, 20, 30, 40)) == (20, 40, 60, 80)
+        error = np.abs(decoded.image.astype(int) - expected).mean()
+        assert error < (12 if fmt == "GIF" else 4), (fmt, error)  # GIF: a 256-colour palette
+        if fmt in ("PNG", "WEBP"):  # the CLI's full-size decode
+            full = intake.decode_image(data, work_side=None)
+            assert full.image.shape == (2400, 4400, 3) and full.scale == 1.0
+
+
+def test_a_spooled_file_decodes_as_its_bytes(tmp_path):
+    data = encode(_card(), "PNG")
+    path = tmp_path / "p.png"
+    path.write_bytes(data)
+    with path.open("rb") as f:
+        header = intake.probe(f)
+        from_file = intake.decode_image(header=header).image
+    assert np.array_equal(from_file, intake.decode_image(data).image)
+
+
+def test_sixteen_bit_and_float_images_keep_their_contrast():
+    ramp = (np.arange(256 * 64, dtype=np.uint32).reshape(64, 256) * 4).astype(np.uint16)
+    img16 = Image.fromarray(ramp)  # I;16, 0 ... 65532
+    decoded = intake.decode_image(encode(img16, "PNG")).image
+    assert decoded[:, :, 0].min() < 10 and decoded[:, :, 0].max() > 245  # not all white
+    floats = Image.fromarray(ramp.astype(np.float32) / 65535)  # F, 0 ... 1
+    decoded = intake.decode_image(encode(floats, "TIFF")).image
+    assert decoded.min() < 10 and decoded.max() > 245
+
+
+def test_a_route_may_accept_only_some_formats():
+    data = encode(_card(), "TIFF")
+    with pytest.raises(intake.InvalidImage, match="TIFF images are not accepted here") as err:
+        intake.probe(data, formats={"JPEG", "PNG", "WEBP"})
+    assert err.value.status == 415
+
+
+MEASURE = """
+import sys
+from pathlib import Path
+from ferapp.vision import intake
+
+def status(key):  # kB in /proc/self/status
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines()
+                if x.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+
+data = open(sys.argv[1], "rb").read()
+header = intake.probe(data)
+cost = header.cost
+del header
+Path("/proc/self/clear_refs").write_text("5")  # the peak resident size := the current one
+base = status("VmRSS")
+intake.decode_image(data)
+print(cost, status("VmHWM") - base)
+"""
+
+
+def test_the_cost_read_from_the_header_covers_the_decode(tmp_path):
+    """Per format and mode, the peak memory of decoding a 12 MP still (a fresh process, its
+    peak resident size reset before the decode) stays within the cost ``probe`` announced
+    from the header, and the cost is no gross over-estimate (the budget's capacity)."""
+    import subprocess
+    import sys
+
+    big = _card(4200, 2900)
+    rgba = big.convert("RGBA")
+    rgba.putalpha(128)
+    cases = {"jpeg": (big, "JPEG", {}), "png": (big, "PNG", {}),
+             "png-rgba": (rgba, "PNG", {}), "png-p": (big.quantize(200), "PNG", {}),
+             "webp": (big, "WEBP", {"quality": 80}),
+             "webp-lossless": (big, "WEBP", {"lossless": True, "method": 0}),
+             "webp-alpha": (rgba, "WEBP", {"quality": 80}), "tiff": (big, "TIFF", {})}
+    if intake.HEIF:
+        cases["heic"] = (big, "HEIF", {"quality": 50})
+    pixels = big.width * big.height
+    for name, (img, fmt, kw) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(encode(img, fmt, **kw))
+        out = subprocess.run([sys.executable, "-c", MEASURE, str(path)], check=True,
+                             capture_output=True, text=True).stdout.split()
+        cost, peak = map(int, out)
+        assert peak <= cost <= 3 * peak, (name, peak / 2**20, cost / 2**20)
+        if fmt == "JPEG":  # decoded at 1/2 by libjpeg: less than one full-size RGB plane
+            assert peak < 3 * pixels

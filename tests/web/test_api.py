@@ -18,7 +18,7 @@ from ferapp.vision.detect import iou
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.sources import parse_source
 from main import create_app
-from tests.helpers import FakeModel, post
+from tests.helpers import FakeModel, encode, post
 
 
 def test_large_group_photo_upload_returns_every_face(devset, shipped_model):
@@ -45,19 +45,37 @@ def test_large_group_photo_upload_returns_every_face(devset, shipped_model):
     assert len(faces) == 19
 
 
-def test_uploads_wait_for_a_slot_then_get_503(grace_hopper_path):
+def test_uploads_wait_for_the_decode_budget_then_get_503(grace_hopper_path):
     cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
-    app = create_app({"TESTING": True, "DECODE_SLOTS": 1, "DECODE_WAIT_S": 0.2},
+    app = create_app({"TESTING": True, "DECODE_BUDGET_MB": 64, "DECODE_WAIT_S": 0.2},
                      model=FakeModel(), camera=cam)
     try:
-        slots = app.extensions["fer"].decode_slots
-        slots.acquire()  # another upload is being decoded
+        budget = app.extensions["fer"].decode_budget
+        taken = budget.total - 2**20  # other decodes hold all but 1 MB
+        assert budget.acquire(taken, 0)
         resp = post(app.test_client(), grace_hopper_path.read_bytes())
         assert resp.status_code == 503 and resp.headers["Retry-After"] == "2"
         assert "busy" in resp.get_json()["error"]
-        threading.Timer(0.05, slots.release).start()
+        threading.Timer(0.05, budget.release, (taken,)).start()
         app.config["DECODE_WAIT_S"] = 5
         assert post(app.test_client(), grace_hopper_path.read_bytes()).status_code == 200
+        assert budget.used == 0  # every hold was given back
+    finally:
+        cam.stop()
+
+
+def test_an_image_that_could_never_fit_the_budget_is_413(grace_hopper_path):
+    from PIL import Image
+
+    cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
+    app = create_app({"TESTING": True, "DECODE_BUDGET_MB": 20}, model=FakeModel(),
+                     camera=cam)
+    try:
+        big = Image.open(grace_hopper_path).convert("RGB").resize((3000, 2000))
+        resp = post(app.test_client(), encode(big, "PNG"), "big.png")
+        assert resp.status_code == 413
+        assert "3000x2000 PNG would need" in resp.get_json()["error"]
+        assert "within 20 MB" in resp.get_json()["error"]
     finally:
         cam.stop()
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ferapp.vision.intake import HEIF
 from ferapp.web.visitors import BrowserSessions, LiveError
 
 SESSION = "test-session-1"
@@ -70,6 +71,22 @@ def test_garbage_frames_get_4xx_json(app, grace_hopper):
     r = post_frame(client, big, session="garbage-big-1", content_type="image/png")
     assert r.status_code == 413 and "too large" in r.get_json()["error"]
     assert app.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "GIF", "BMP"] + (["HEIF"] if HEIF else []))
+def test_the_frame_format_is_checked_on_the_bytes_not_the_declared_type(app, grace_hopper,
+                                                                       fmt):
+    from PIL import Image
+
+    from tests.helpers import encode
+
+    image = Image.fromarray(cv2.cvtColor(grace_hopper, cv2.COLOR_BGR2RGB))
+    r = post_frame(app.test_client(), encode(image, fmt), session=f"format-{fmt}-1")
+    assert r.status_code == 415, r.get_json()
+    assert "images are not accepted here: send JPEG, PNG, WebP" in r.get_json()["error"]
+    for ok in ("PNG", "WEBP"):  # the three the route takes, whatever their declared type
+        r = post_frame(app.test_client(), encode(image, ok), session=f"format-{ok}-1")
+        assert r.status_code == 200, r.get_json()
 
 
 def test_a_second_frame_while_one_is_analysed_is_dropped_not_queued():
