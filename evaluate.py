@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ferapp.learning import data as fer_data
+from ferapp.learning import ferplus
 from ferapp.learning.evaluation import SPLIT_NAMES, evaluate, format_report, markdown
 from ferapp.learning.ferplus import FerPlusError
 from ferapp.learning.photos import (
@@ -90,6 +91,8 @@ def main(argv=None) -> int:
     try:
         for s in splits:
             fer_data.list_split(args.data, s)
+        if args.votes:  # a bad votes file is an error before the model loads
+            ferplus.read_votes(args.votes, args.data)
         report = evaluate(Path(args.model_dir), Path(args.data), splits, Path(args.out),
                           args.runtime, not args.no_flip,
                           Path(args.votes) if args.votes else None)

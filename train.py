@@ -11,8 +11,8 @@ import logging
 import sys
 
 from ferapp.learning import data as fer_data
+from ferapp.learning.architectures import ARCHITECTURES, PRECISIONS
 from ferapp.learning.ferplus import FerPlusError
-from ferapp.learning.network import ARCHITECTURES, PRECISIONS
 from ferapp.vision.classifier import JSON_NAME, ModelLoadError, weights_file
 
 

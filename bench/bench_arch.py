@@ -16,8 +16,9 @@ from common import timeit
 import keras  # noqa: E402  (after common: quiet TensorFlow logs)
 import numpy as np
 
+from ferapp.learning.architectures import ARCHITECTURES
 from ferapp.learning.export import export_artifacts
-from ferapp.learning.network import ARCHITECTURES, build_model, dtype_policy
+from ferapp.learning.network import build_model, dtype_policy
 from ferapp.system import cores
 from ferapp.vision.classifier import FacialExpressionModel
 

@@ -1,7 +1,7 @@
 """The class-bias trade-off: accuracy on both label sets against the weakest class's recall.
 
     python bench/bench_calibration.py [--model-dir runs/RUN/uncalibrated] [--floors 0,0.3,0.4]
-                                      [--accuracy-floors 0.69,0.76]
+                                      [--accuracy-floors 0.69,0.76] [--limit N]
 
 For each recall floor, the per-class output bias is chosen on PublicTest
 (ferapp.learning.class_bias.tune_class_bias, as ``train.py --min-recall`` does) and then applied to
@@ -47,6 +47,9 @@ def main(argv=None):
     p.add_argument("--floors", default="0,0.3,0.35,0.4")
     p.add_argument("--accuracy-floors", default="0.69,0.76",
                    help="original and FER+ accuracy floors of the 'targets' objective")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="an evenly spaced N images of each split (a quick check; the "
+                        "figures to report use all)")
     args = p.parse_args(argv)
     try:
         d = Path(args.model_dir) if args.model_dir else shipped_run_export()
@@ -56,8 +59,8 @@ def main(argv=None):
         return 2
     splits = {}
     for split in ("public", "private"):
-        x, y = fer_data.load_split(args.data, split)
-        fp = fer_data.ferplus_labels(args.data, split, required=True)
+        x, y = fer_data.load_split(args.data, split, args.limit)
+        fp = fer_data.ferplus_labels(args.data, split, args.limit, required=True)
         splits[split] = (np.log(np.clip(model.predict_scores(x), 1e-9, 1)), y, fp)
     acc_floors = tuple(float(f) for f in args.accuracy_floors.split(","))
     print(f"{'floor':>5} {'objective':<9} {'split':<8} {'original':>8} {'FER+':>6} "

@@ -40,8 +40,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(source: Path, port: int, runtime: str = "auto"):
-    env = {**os.environ, "FER_RUNTIME": runtime, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def start_server(source: Path, port: int, runtime: str = "auto", env: dict | None = None):
+    env = {**os.environ, "FER_RUNTIME": runtime, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.Popen([sys.executable, "main.py", "--source", str(source), "--port",
                              str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

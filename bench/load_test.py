@@ -3,9 +3,11 @@ stream of uploads to /api/predict, for a bounded time; then checks that the serv
 threads return to their starting count and its memory stays within a bound. Two more
 phases follow on the same server:
 
-* big uploads: 8 concurrent 6000x6000 JPEG uploads while one viewer watches; the server's
-  peak memory (sampled every 20 ms) and the viewer's frame rate during the burst against
-  its rate in the seconds before (same run); every answer must be 200 or 503 JSON;
+* big uploads: 8 concurrent 36-megapixel uploads of each format (JPEG, PNG, WebP, TIFF,
+  HEIC) while one viewer watches; the server's peak memory (sampled every 20 ms) and the
+  viewer's frame rate during the burst against its rate in the seconds before (same
+  run); every answer must be 200 or 503 JSON (``--cores 16``: the server's upload
+  threads as on a 16-core machine);
 * hostile origins: every route with ``Host: attacker.example`` (421 expected) and a POST
   from a foreign ``Origin`` (403 expected); a same-origin POST must still work;
 * attacks (attacks.py): 100 stream viewers that never read, 150 slowloris sockets, 100
@@ -15,7 +17,8 @@ phases follow on the same server:
   frames.
 
     python bench/load_test.py [--seconds 60] [--viewers 16] [--max-growth-mb 32]
-                              [--big-uploads 8] [--max-peak-mb 500]
+                              [--big-uploads 8] [--formats JPEG,PNG,...] [--cores N]
+                              [--max-peak-mb 500]
 
 Exits 1 if any request failed (5xx or a broken connection), threads leaked, memory grew
 beyond --max-growth-mb (default 32 MB: per-thread allocator caches after the first
@@ -34,7 +37,7 @@ import uuid
 
 import attacks
 from bench_server import Viewer, free_port, start_server, status, wait_ready
-from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+from common import BIG_FORMATS, big_photo
 
 import psutil
 
@@ -55,16 +58,13 @@ def upload(port, body, boundary, headers=None, full=False):
         conn.close()
 
 
-def big_uploads(port, proc, n: int) -> dict:
-    """n concurrent 6000x6000 uploads with one viewer watching: peak memory, stream rate."""
+def big_uploads(port, proc, n: int, fmt: str) -> dict:
+    """n concurrent 36-megapixel uploads in ``fmt`` with one viewer watching: the server's
+    peak memory, the stream's rate."""
     import concurrent.futures
 
-    import cv2
-
-    photo = cv2.resize(demo_photo(), (6000, 6000), interpolation=cv2.INTER_CUBIC)
     boundary = uuid.uuid4().hex
-    body = multipart(encode_jpeg(photo, 90), boundary)
-    del photo
+    body = multipart(big_photo(fmt), boundary)
     server = psutil.Process(proc.pid)
     stop, viewer_stop = threading.Event(), threading.Event()
     viewer = Viewer(port, viewer_stop)
@@ -94,9 +94,15 @@ def big_uploads(port, proc, n: int) -> dict:
     viewer.join(5)
     codes = [a[0] for a in answers]
     json_ok = all((ct or "").startswith("application/json") for _, ct, _ in answers)
-    return {"n": n, "mb_each": len(body) / 2**20, "codes": codes, "json": json_ok,
+    return {"n": n, "format": fmt, "mb_each": len(body) / 2**20, "codes": codes, "json": json_ok,
             "rss0": rss0, "peak": peak[0], "before": before, "during": during,
             "seconds": burst_s}
+
+
+def available_formats() -> list[str]:
+    from ferapp.vision.intake import HEIF
+
+    return [f for f in BIG_FORMATS if f != "HEIF" or HEIF]
 
 
 def hostile(port, good, boundary) -> dict:
@@ -148,12 +154,19 @@ def main():
     ap.add_argument("--max-growth-mb", type=float, default=32)
     ap.add_argument("--no-uploads", action="store_true", help="viewers only")
     ap.add_argument("--big-uploads", type=int, default=8,
-                    help="concurrent 6000x6000 uploads in the big-upload phase (0: skip)")
+                    help="concurrent 36-megapixel uploads per format in the big-upload "
+                         "phase (0: skip)")
+    ap.add_argument("--formats", default=",".join(available_formats()),
+                    help="the formats of the big-upload phase (default: %(default)s)")
+    ap.add_argument("--cores", type=int, default=None,
+                    help="run the server as if it had this many cores (its upload threads: "
+                         "cores - 1; the decode budget does not depend on them)")
     ap.add_argument("--max-peak-mb", type=float, default=500)
     ap.add_argument("--no-attacks", action="store_true", help="skip the attack phases")
     args = ap.parse_args()
     port = free_port()
-    proc = start_server("demo", port)
+    env = {"FER_DECODE_SLOTS": str(max(1, args.cores - 1))} if args.cores else {}
+    proc = start_server("demo", port, env=env)
     try:
         wait_ready(port, proc)
         boundary = uuid.uuid4().hex
@@ -233,7 +246,8 @@ def main():
         broken = sum(1 for v in finished if v.frames == 0 and v.ended - v.began >= 2)
         counts["errors"] += broken
         threads1, rss1 = settle(proc, port)
-        big = big_uploads(port, proc, args.big_uploads) if args.big_uploads else None
+        bigs = [big_uploads(port, proc, args.big_uploads, fmt)
+                for fmt in args.formats.split(",")] if args.big_uploads else []
         hostile_result = hostile(port, good, boundary)
         withstood = attacks.run(port) if not args.no_attacks else True
         alive = proc.poll() is None
@@ -257,15 +271,19 @@ def main():
           f"first third, {sum(samples[-third:]) / third:.0f} MB in the last third")
     print(f"server threads: {threads0} at start, {threads1} at end; server alive: {alive}")
     ok = counts["errors"] == 0 and threads1 == threads0 and growth < args.max_growth_mb and alive
-    if big:
+    if bigs:
+        slots = f"{args.cores - 1} upload threads ({args.cores} cores)" if args.cores else \
+            "upload threads: cores - 1"
+        print(f"big uploads: {args.big_uploads} concurrent 7200x5000 (36 MP) photos per "
+              f"format, one viewer watching; {slots}")
+    for big in bigs:
         share = big["during"] / big["before"] if big["before"] else 0.0
-        print(f"big uploads: {big['n']} concurrent 6000x6000 JPEGs ({big['mb_each']:.1f} MB "
-              f"each) in {big['seconds']:.1f} s: {big['codes'].count(200)} x 200, "
-              f"{big['codes'].count(503)} x 503 (busy), others "
-              f"{[c for c in big['codes'] if c not in (200, 503)]}; all JSON: {big['json']}")
-        print(f"  server memory {big['rss0']:.0f} MB before, peak {big['peak']:.0f} MB "
-              f"(bound {args.max_peak_mb:.0f} MB); stream {big['during']:.1f} frames/s during "
-              f"vs {big['before']:.1f} before = {share:.0%} (target >= 90%)")
+        print(f"  {big['format']:<5} {big['mb_each']:4.1f} MB each, {big['seconds']:5.1f} s: "
+              f"{big['codes'].count(200)} x 200, {big['codes'].count(503)} x 503 (busy), "
+              f"others {[c for c in big['codes'] if c not in (200, 503)]}, all JSON: "
+              f"{big['json']}; memory {big['rss0']:.0f} MB before, peak {big['peak']:.0f} MB "
+              f"(bound {args.max_peak_mb:.0f}); stream {big['during']:.1f} vs "
+              f"{big['before']:.1f} frames/s = {share:.0%} (target >= 90%)")
         ok = ok and big["peak"] < args.max_peak_mb and share >= 0.9 and big["json"] and \
             set(big["codes"]) <= {200, 503} and 200 in big["codes"]
     h = hostile_result

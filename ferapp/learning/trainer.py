@@ -16,6 +16,7 @@ import numpy as np
 
 from ferapp.learning import data as fer_data
 from ferapp.learning import ferplus
+from ferapp.learning.architectures import PRECISIONS
 from ferapp.learning.augment import AugmentedBatches
 from ferapp.learning.averaging import choose_average
 from ferapp.learning.callbacks import EpochSnapshots, PublicTestScores, ResumeState
@@ -27,7 +28,7 @@ from ferapp.learning.config import (
     setup_data_parallel,
 )
 from ferapp.learning.export import export_artifacts
-from ferapp.learning.network import PRECISIONS, build_model, dtype_policy
+from ferapp.learning.network import build_model, dtype_policy
 from ferapp.learning.quantize import calibration_faces
 from ferapp.learning.targets import make_targets, mix_teacher, teacher_probs
 from ferapp.system import atomic_write_text, cores

@@ -84,6 +84,8 @@ def install(app: Flask):
 
     @app.before_request
     def guard():
+        if "," in request.environ.get("HTTP_HOST", ""):  # the servers join repeated headers
+            return error_response("the request has more than one Host header", 400)
         allowed = app.config["ALLOWED_HOSTS"]
         if host_name(request.host or "") not in allowed:
             return error_response(f"unknown host {request.host!r}: this server answers only "

@@ -7,45 +7,21 @@ the request (header fields too large, body too large, bad request line) through
 ``JsonErrorTask``. Requests whose target or headers are too long are answered by the app
 (414, 431), below the server's own limits, so they are JSON too.
 
-Waitress reads requests on one asyncore loop and runs the app on ``THREADS`` threads. What
-a probe found that takes it away from its users, and what bounds it here:
-
-* idle, silent and slowloris sockets cost no thread, but waitress stopped accepting at 100
-  connections: the limit is ``CONNECTION_LIMIT`` (the open-files limit raised to match,
-  ``poll`` instead of ``select``), idle keep-alive sockets close after ``IDLE_TIMEOUT_S``;
-* headers trickled one line at a time reset the idle timeout: a request's line and headers
-  must arrive within ``HEADER_TIMEOUT_S`` in all, the whole request within
-  ``REQUEST_TIMEOUT_S``;
-* each stream viewer holds a thread while it watches: viewers are capped below the thread
-  pool (``MAX_VIEWERS``, pages.py), and a viewer that stops reading is cut off after
-  ``STALL_TIMEOUT_S`` without progress, so its thread comes back.
+Waitress is hardened against hostile sockets in ``channels.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
-import resource
 import socket
-import time
 
 from ferapp.web import tls
+from ferapp.web.channels import SERVER_NAME, body_limits, waitress_server
 from ferapp.web.errors import error_body
 
-log = logging.getLogger(__name__)
-
-SERVER_NAME = "fer-app"
 SERVERS = ("waitress", "flask")  # with --cert/--key: waitress behind the TLS front
 MAX_URL = 8 * 1024  # request target (path + query), bytes
 MAX_HEADERS = 16 * 1024  # all header lines together, bytes
-SERVER_MAX_HEADERS = 64 * 1024  # waitress' own limit, above ours
-THREADS = 48  # the app's threads; MAX_VIEWERS (state.py) stays well below
-CONNECTION_LIMIT = 2000
-IDLE_TIMEOUT_S = 30
-HEADER_TIMEOUT_S = 10.0
-REQUEST_TIMEOUT_S = 60.0
-STALL_TIMEOUT_S = 15.0
 
 
 class LimitsMiddleware:
@@ -73,122 +49,10 @@ class LimitsMiddleware:
         return [body]
 
 
-def open_files_for(connections: int) -> int:
-    """Raise this process' open-files limit towards ``connections`` (+ headroom); return
-    how many connections it allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = connections + 256
-    if soft != resource.RLIM_INFINITY and soft < want:
-        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-            soft = new
-        except (ValueError, OSError):
-            pass
-    return connections if soft == resource.RLIM_INFINITY else max(64, min(connections,
-                                                                          soft - 256))
-
-
-def _hardened_channel():
-    """waitress' channel with JSON errors and the times the maintenance pass checks."""
-    from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
-    from waitress.task import ErrorTask
-
-    class JsonErrorTask(ErrorTask):
-        def execute(self):
-            e = self.request.error
-            body = error_body(f"{e.reason}: {e.body}")
-            self.status = f"{e.code} {e.reason}"
-            self.response_headers.append(("Content-Type", "application/json"))
-            self.set_close_on_finish()
-            self.content_length = len(body)
-            self.write(body)
-
-    class TimedParser(HTTPRequestParser):
-        def __init__(self, adj):
-            super().__init__(adj)
-            self.started = time.monotonic()  # the first bytes of this request
-
-    class Channel(HTTPChannel):
-        error_task_class = JsonErrorTask
-        parser_class = TimedParser
-        last_sent = 0.0
-
-        def _flush_some(self, do_close=True):
-            sent = super()._flush_some(do_close)
-            if sent:
-                self.last_sent = time.monotonic()
-            return sent
-
-    return Channel
-
-
-def overdue(channel, now: float) -> str | None:
-    """Why a waitress channel should be closed now (a slow request, a stalled reader)."""
-    req = channel.request
-    if req is not None and not req.completed:
-        if not req.headers_finished and now - req.started > HEADER_TIMEOUT_S:
-            return "headers too slow"
-        if now - req.started > REQUEST_TIMEOUT_S:
-            return "request too slow"
-    if channel.requests and channel.total_outbufs_len and \
-            now - max(channel.last_sent, channel.started) > STALL_TIMEOUT_S:
-        return "reader stalled"
-    return None
-
-
-def waitress_server(app, host: str, port: int, max_body: int, threads: int = THREADS,
-                    url_scheme: str = "http"):
-    """A waitress server for ``app`` with JSON errors, no version in headers and the
-    bounds of the module's docstring; ``.run()`` serves until interrupted."""
-    from waitress.server import create_server
-
-    channel_class = _hardened_channel()
-
-    # a slow viewer must skip frames, not queue them: waitress buffers up to 16 MB per
-    # connection by default; at ~8 frames the stream generator blocks and then resumes at
-    # the newest frame
-    server = create_server(
-        app, host=host, port=port, threads=threads, ident=SERVER_NAME,
-        url_scheme=url_scheme, outbuf_high_watermark=512 * 1024,
-        outbuf_overflow=1024 * 1024, max_request_header_size=SERVER_MAX_HEADERS,
-        max_request_body_size=4 * max_body, clear_untrusted_proxy_headers=True,
-        connection_limit=open_files_for(CONNECTION_LIMIT), asyncore_use_poll=True,
-        channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=1, backlog=1024)
-    listeners = [server] if hasattr(server, "channel_class") else list(server.map.values())
-    for one in listeners:  # one server per listening socket
-        if not hasattr(one, "channel_class"):
-            continue
-        one.channel_class = channel_class
-        one.maintenance = _maintenance(one, one.maintenance)
-    return server
-
-
-def _maintenance(server, original):
-    def maintenance(now):
-        original(now)  # idle keep-alive channels
-        mono = time.monotonic()
-        for channel in list(server.active_channels.values()):
-            if not hasattr(channel, "started"):
-                channel.started = mono
-            why = overdue(channel, mono)
-            if why and not channel.will_close:
-                log.info("closing a connection from %s: %s", channel.addr, why)
-                channel.will_close = True
-                # a stalled peer never makes the socket writable, so waitress would not
-                # get to close it: shut it down, the loop then sees the error and closes
-                # the channel, which wakes a task thread blocked on its output
-                with contextlib.suppress(OSError):
-                    channel.socket.shutdown(socket.SHUT_RDWR)
-                server.pull_trigger()
-
-    return maintenance
-
-
 def serve_waitress(app, host: str, port: int, max_body: int):
     """Run waitress until interrupted."""
-    waitress_server(LimitsMiddleware(app), host, port, max_body).run()
+    waitress_server(LimitsMiddleware(app), host, port, max_body,
+                    limits=body_limits(app)).run()
 
 
 def serve_flask(app, host: str, port: int):
@@ -198,6 +62,23 @@ def serve_flask(app, host: str, port: int):
     class Handler(WSGIRequestHandler):
         def version_string(self):
             return SERVER_NAME
+
+        def send_error(self, code, message=None, explain=None):
+            # http.server's own answers (a bad request line or version, 414, 431) as JSON
+            short = self.responses.get(code, ("Error",))[0]
+            body = error_body(f"{short}: {message or short}")
+            if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"  # else no status line or headers
+            self.close_connection = True
+            self.log_error("code %d, message %s", code, message)
+            self.send_response(code, short)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD" and code >= 200 and \
+                    code not in (204, 304):
+                self.wfile.write(body)
 
         def log_request(self, code="-", size="-"):
             # the access log shows no query: a ?token=... stays out of it
@@ -218,7 +99,7 @@ def serve_tls(app, host: str, port: int, cert: str, key: str, max_body: int):
     sock = tls.listen(host, port)
     front = tls.TLSFront(context, sock)
     server = waitress_server(front.real_client(LimitsMiddleware(app)), "127.0.0.1", 0,
-                             max_body, url_scheme="https")
+                             max_body, url_scheme="https", limits=body_limits(app))
     front.start(("127.0.0.1", server.effective_port))
     try:
         server.run()

@@ -218,7 +218,7 @@ def test_slowloris_silent_and_idle_sockets_do_not_stop_new_connections(plain):
 
 @pytest.mark.slow
 def test_trickled_headers_are_cut_off_after_a_fixed_total_time(plain):
-    from ferapp.web.servers import HEADER_TIMEOUT_S
+    from ferapp.web.channels import HEADER_TIMEOUT_S
 
     s = socket.create_connection(("127.0.0.1", plain), timeout=1)
     s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -241,7 +241,7 @@ def test_trickled_headers_are_cut_off_after_a_fixed_total_time(plain):
 def test_a_viewer_that_stops_reading_gives_its_slot_back():
     """Fill every viewer slot with readers that stop; after the stall timeout, a new
     viewer is served again (its thread came back)."""
-    from ferapp.web.servers import STALL_TIMEOUT_S
+    from ferapp.web.channels import STALL_TIMEOUT_S
 
     with running_server(env={"FER_MAX_VIEWERS": "3"}) as (url, _):
         port = port_of(url)

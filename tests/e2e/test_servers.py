@@ -4,6 +4,7 @@ uploads."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import threading
@@ -169,3 +170,134 @@ def test_https_with_cert_and_key(tmp_path):
         with pytest.raises(OSError):  # not served in clear text
             urllib.request.urlopen(url.replace("https", "http") + "/", timeout=5).read()
         assert proc.poll() is None
+
+
+def _spooled_bytes(pid: int, folder) -> int:
+    """Bytes of the files (deleted ones included) the process holds open under ``folder``."""
+    import os
+
+    total = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(folder)):
+                total += os.stat(f"/proc/{pid}/fd/{fd}").st_size
+        except OSError:
+            pass
+    return total
+
+
+@pytest.mark.slow
+def test_bodies_over_a_routes_limit_are_refused_before_they_are_spooled(tmp_path):
+    """/api/frame takes 2 MiB: a 30 MiB body (under the server-wide 40 MiB) is refused (413
+    JSON) as soon as its headers arrive, "Expect: 100-continue" gets the 413 instead of
+    "100 Continue", a chunked body is cut off once it passes the limit; 100 such connections
+    at once leave the server's spool (its temporary files) near empty, and a body within
+    the limit is still taken."""
+    import socket
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    with running_server(env={"TMPDIR": str(spool)}) as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
+
+        def send(headers: str, body: bytes = b"") -> socket.socket:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"POST /api/frame?session=spool-test-1 HTTP/1.1\r\nHost: 127.0.0.1:{port}"
+                      f"\r\nContent-Type: image/jpeg\r\n{headers}\r\n".encode() + body)
+            return s
+
+        def answer(s: socket.socket) -> bytes:
+            got = b""
+            while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            return got
+
+        with send("Content-Length: 31457280\r\nExpect: 100-continue\r\n") as s:
+            got = answer(s)
+        assert got.startswith(b"HTTP/1.1 413") and b"100 Continue" not in got, got[:200]
+        assert b"application/json" in got and b"at most 2097152 bytes" in got
+        # chunked: no length declared; cut off past the limit
+        chunk = b"%x\r\n" % 65536 + b"\0" * 65536 + b"\r\n"
+        with send("Transfer-Encoding: chunked\r\n") as s:
+            with contextlib.suppress(OSError):
+                for _ in range(64):  # 4 MiB if it kept reading
+                    s.sendall(chunk)
+            assert answer(s).startswith(b"HTTP/1.1 413")
+        # 100 connections declaring 30 MiB: each is answered on its headers, then sends
+        # its first MiB all the same
+        socks, codes = [], []
+        try:
+            for _ in range(100):
+                socks.append(send("Content-Length: 31457280\r\n"))
+                codes.append(answer(socks[-1])[:12])
+            for s in socks:
+                with contextlib.suppress(OSError):
+                    s.sendall(b"\0" * 2**20)
+            held = _spooled_bytes(proc.pid, spool)
+        finally:
+            for s in socks:
+                s.close()
+        assert codes == [b"HTTP/1.1 413"] * 100
+        assert held < 8 * 2**20, held  # without the check: ~100 MiB spooled by now
+        ok = request(url, "POST", "/api/frame?session=spool-test-2",
+                     encode(Image.new("RGB", (320, 240), (80, 80, 80)), "JPEG"),
+                     {"Content-Type": "image/jpeg"})
+        assert ok[0] == 200, ok
+
+
+def _raw(port: int, data: bytes) -> tuple[int, bytes, bytes]:
+    """Send raw bytes, return (status, header block, body) of the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        got = b""
+        while b"\r\n\r\n" not in got or not got.rstrip().endswith((b"}", b">")):
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    parts = head.split(b" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else 0
+    return status, head, body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["waitress", "flask"])
+def test_every_server_mode_answers_its_own_errors_as_json(mode):
+    """What the HTTP servers answer before the app sees a request (a request line or header
+    block too long, too many headers, an unknown HTTP version, a garbled request line), a
+    body over the route's limit, and a request with two Host headers: a status line, JSON,
+    no server version, in both server modes."""
+    with running_server("--server", mode) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        host = f"Host: 127.0.0.1:{port}\r\n".encode()
+        cases = [
+            (b"GET /?" + b"a" * 70000 + b" HTTP/1.1\r\n" + host + b"\r\n", (414, 431)),
+            (b"GET /healthz HTTP/1.1\r\n" + host
+             + b"".join(b"X-P%d: %s\r\n" % (i, b"x" * 100) for i in range(150)) + b"\r\n",
+             (431,)),
+            (b"GET /healthz HTTP/1.1\r\n" + host
+             + b"".join(b"X-P%d: %s\r\n" % (i, b"x" * 4000) for i in range(20)) + b"\r\n",
+             (431,)),
+            (b"GET /healthz HTTP/9.9\r\n" + host + b"\r\n", (505,)),
+            (b"GARBAGE\r\n\r\n", (400,)),
+            (b"GET /healthz HTTP/1.1\r\n" + host + host + b"\r\n", (400,)),
+            (b"GET /healthz HTTP/1.1\r\n" + host + b"Host: attacker.example\r\n\r\n", (400,)),
+            (b"POST /api/frame?session=limits-1 HTTP/1.1\r\n" + host
+             + b"Content-Type: image/jpeg\r\nContent-Length: 3000000\r\n\r\n", (413,)),
+        ]
+        for data, expected in cases:
+            status, head, body = _raw(port, data)
+            assert status in expected, (mode, data[:60], head[:200])
+            assert b"content-type: application/json" in head.lower(), (mode, head)
+            assert json.loads(body)["error"]
+            assert b"Werkzeug" not in head and b"Python" not in head and b"waitress" not in head
+        assert request(url, "GET", "/healthz")[0] == 200

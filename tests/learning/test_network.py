@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ferapp.learning.network import ARCHITECTURES, build_model, dtype_policy
+from ferapp.learning.architectures import ARCHITECTURES
+from ferapp.learning.network import build_model, dtype_policy
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -1,0 +1,18 @@
+"""The networks' shapes by name and the precisions they train in: plain data, no Keras, so
+that command lines can offer and check them before Keras starts (network.py builds them)."""
+
+# name -> (conv blocks as (filters, kernel, convs per block), dense widths)
+ARCHITECTURES = {
+    # the tutorial's network: 64 3x3 / 128 5x5 / 512 3x3 / 512 3x3, dense 256, 512
+    "tutorial": ([(64, 3, 1), (128, 5, 1), (512, 3, 1), (512, 3, 1)], (256, 512)),
+    # the same at half width (about 1/4 of the compute)
+    "half": ([(32, 3, 1), (64, 5, 1), (256, 3, 1), (256, 3, 1)], (128, 256)),
+    # VGG-style: two 3x3 convolutions per block, narrow early, wide late
+    "compact": ([(32, 3, 2), (64, 3, 2), (128, 3, 2), (256, 3, 2)], (256, 256)),
+    # compact with the two low-resolution blocks twice as wide (12x12 and 6x6 maps):
+    # 2.4x the multiply-adds, about the same training time in mixed bfloat16 (AMX)
+    "wide": ([(32, 3, 2), (64, 3, 2), (256, 3, 2), (512, 3, 2)], (256, 256)),
+}
+
+# Keras dtype policies a model can be built and trained under (its exports are float32)
+PRECISIONS = ("float32", "mixed_bfloat16")
