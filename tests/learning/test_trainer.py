@@ -136,7 +136,7 @@ def test_original_labels_need_no_votes_file(tmp_path, data_dir):
 def test_mixed_bfloat16_trains_resumes_and_exports_float32(tmp_path, data_dir):
     out = tmp_path / "run"
     # the default architecture: bfloat16 is emulated on CPUs without it (minutes for `wide`)
-    args = ["--smoke", "128", "--out", str(out), "--batch-size", "32",
+    args = ["--smoke", "64", "--out", str(out), "--batch-size", "32",
             "--precision", "mixed_bfloat16", "--target-mix", "0.2", "--min-recall", "0.2"]
     first = run_script("train.py", *args, "--epochs", "1")
     assert first.returncode == 0, first.stderr[-2000:]
