@@ -79,6 +79,8 @@ def main_batch(args) -> int:
                            retry_failed=args.retry_failed, opts=opts)
     except batch.BatchError as exc:
         return fail(exc)
+    for note in report.notes:
+        print(f"analyze.py: note: {note}", file=sys.stderr)
     out = Path(args.out)
     failed = report.failed_before + report.failed
     print(f"{len(report.done)} analysed, {len(report.skipped)} already done, "

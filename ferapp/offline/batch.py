@@ -46,11 +46,12 @@ def check_output(out: Path):
 
 
 def _stamp(path: str) -> tuple:
+    """(size, mtime, ctime) of a file: a chmod changes only its ctime."""
     try:
         st = os.stat(path)
-        return st.st_size, st.st_mtime_ns
+        return st.st_size, st.st_mtime_ns, st.st_ctime_ns
     except OSError:
-        return None, None
+        return None, None, None
 
 
 def _earlier_failures(out: Path) -> dict:
@@ -71,10 +72,10 @@ def _plan(out: Path, ids, paths, report: Report, force: bool, retry_failed: bool
     jobs = []
     for rec_id, path in zip(ids, paths, strict=True):
         old = earlier.get(rec_id)
-        size, mtime = _stamp(str(path))
+        stamp = _stamp(str(path))
         if not force and is_done(out, rec_id):
             report.skipped.append(rec_id)
-        elif old is not None and old["path"] == str(path) and _same(old, size, mtime):
+        elif old is not None and old["path"] == str(path) and _same(old, stamp):
             report.failed_before.append(old)
         else:
             jobs.append(Job(rec_id, str(path)))
@@ -89,10 +90,10 @@ def run(inputs, out, engine: str = "local", address: str | None = None,
     out = Path(out)
     if address and engine != "ray":
         raise BatchError("--address goes with --engine ray")
-    paths = collect_inputs(inputs)
+    report = Report()
+    paths = collect_inputs(inputs, report.notes)
     check_output(out)
     ids = recording_ids(paths)
-    report = Report()
     jobs = _plan(out, ids, paths, report, force, retry_failed)
     shutil.rmtree(out / ".partial", ignore_errors=True)  # leftovers of a killed run
     workers = workers or cores()
@@ -101,9 +102,9 @@ def run(inputs, out, engine: str = "local", address: str | None = None,
 
     def on_result(job: Job, row: dict):
         if "error" in row:
-            size, mtime = _stamp(job.path)
+            size, mtime, ctime = _stamp(job.path)
             report.failed.append({**row, "attempts": job.attempts, "size": size,
-                                  "mtime": mtime})
+                                  "mtime": mtime, "ctime": ctime})
         else:
             report.done.append(row)
             face_rows[0] += row["face_rows"]
@@ -134,17 +135,18 @@ def _write_tables(out: Path, ids, report: Report):
     _atomic_csv(pd.DataFrame(rows), out / "summary.csv")
     _atomic_csv(pd.DataFrame(report.failed_before + report.failed,
                              columns=["recording", "path", "error", "attempts", "size",
-                                      "mtime"]), out / "failures.csv")
+                                      "mtime", "ctime"]), out / "failures.csv")
 
 
-def _same(old: dict, size, mtime) -> bool:
+def _same(old: dict, stamp: tuple) -> bool:
+    """The file of an earlier failure is unchanged (content, time and permissions)."""
     def num(v):
         try:
             return int(v)
         except (TypeError, ValueError):
             return None
 
-    return num(old.get("size")) == size and num(old.get("mtime")) == mtime
+    return (num(old.get("size")), num(old.get("mtime")), num(old.get("ctime"))) == stamp
 
 
 def _atomic_csv(df, path: Path):

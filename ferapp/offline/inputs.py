@@ -3,7 +3,8 @@ recordings named by folders, globs and list files (a batch), each with a stable 
 
 from __future__ import annotations
 
-import glob
+import errno
+import fnmatch
 import os
 import re
 from pathlib import Path
@@ -25,8 +26,10 @@ def single_input(path: Path):
         if not images:
             raise InputError(f"folder {path} holds no images or videos")
         return "images", images
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
+    problem = why_unreadable(path)
+    if problem:
+        raise InputError(f"{path} does not exist" if problem == "it does not exist"
+                         else f"{path}: {problem}")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return "images", [path]
     return "video", path
@@ -44,41 +47,134 @@ def is_batch(inputs: list[str], engine: str | None) -> bool:
     if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         return True
     return path.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS
-                                 for f in path.rglob("*") if f.is_file())
+                                 for f, _ in walk_files(path, []))
 
 
-def collect_inputs(specs) -> list[Path]:
+def why_unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (one phrase), or None when it can."""
+    try:
+        with open(path, "rb"):
+            return None
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else "it does not exist"
+    except PermissionError:
+        return "permission denied"
+    except IsADirectoryError:
+        return "it is a folder"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return exc.strerror or str(exc)
+
+
+def walk_files(root: Path, notes: list[str], depth: int | None = None):
+    """Every file under ``root`` (to ``depth`` levels), following links to folders but
+    each real folder once: a link back to a folder already searched (a loop, or a second
+    path to the same folder) is skipped with a note, as are broken links, whatever the
+    paths' lengths. Yields (path, parts relative to root)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(root, ())]
+    while stack:
+        folder, parts = stack.pop()
+        try:
+            st = folder.stat()
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError as exc:
+            notes.append(f"skipped {folder}: {why_unreadable(folder) or exc}")
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            notes.append(f"skipped {folder}: it leads to a folder already searched (a "
+                         f"symbolic link loop or a second path to it)")
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for entry in entries:
+            path, sub = Path(entry.path), (*parts, entry.name)
+            try:
+                if entry.is_dir():
+                    if depth is None or len(sub) < depth:
+                        stack.append((path, sub))
+                elif entry.is_file():
+                    yield path, sub
+                elif entry.is_symlink():
+                    notes.append(f"skipped {path}: {why_unreadable(path)}")
+            except OSError as exc:
+                notes.append(f"skipped {path}: {why_unreadable(path) or exc.strerror}")
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    # as glob: a leading dot is matched only by a pattern that starts with one
+    return (pattern.startswith(".") or not name.startswith(".")) and \
+        fnmatch.fnmatchcase(name, pattern)
+
+
+def _parts_match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":  # any number of folders, hidden ones excepted
+        return any(_parts_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1)
+                   if not any(p.startswith(".") for p in parts[:i]))
+    return bool(parts) and _name_matches(pattern[0], parts[0]) and \
+        _parts_match(pattern[1:], parts[1:])
+
+
+def glob_files(spec: str, notes: list[str]) -> list[Path]:
+    """The files a glob pattern (``**`` for any folders) matches, found with walk_files:
+    links to folders followed once, loops skipped with a note."""
+    parts = Path(spec).expanduser().parts
+    fixed = next((i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")),
+                 len(parts))
+    base, pattern = Path(*parts[:fixed]) if fixed else Path("."), tuple(parts[fixed:])
+    depth = None if "**" in pattern else len(pattern)
+    if not base.is_dir():
+        return []
+    return sorted(path for path, sub in walk_files(base, notes, depth)
+                  if _parts_match(pattern, sub))
+
+
+def _videos_in(folder: Path, notes: list[str]) -> list[Path]:
+    videos = sorted(p for p, _ in walk_files(folder, notes)
+                    if p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not videos:
+        raise BatchError(f"the folder {folder} holds no video "
+                         f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    return videos
+
+
+def _expand(spec: str, notes: list[str], listed_in: Path | None = None) -> list[Path]:
+    """The recordings one input names (folders, globs and files alike, on the command line
+    or in a list file; a listed file that cannot be read stays, as a failure row)."""
+    if listed_in is not None and not Path(spec).expanduser().is_absolute():
+        spec = str(listed_in.parent / spec)
+    p = Path(spec).expanduser()
+    if any(ch in spec for ch in "*?["):
+        matches = glob_files(spec, notes)
+        if not matches:
+            raise BatchError(f"the pattern {spec!r} matches no file")
+        return matches
+    if p.is_dir():
+        return _videos_in(p, notes)
+    if listed_in is None and p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
+        lines = [ln.strip() for ln in p.read_text().splitlines()]
+        listed = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not listed:
+            raise BatchError(f"the list {p} names no recording")
+        return [f for ln in listed for f in _expand(ln, notes, listed_in=p)]
+    if listed_in is not None or p.is_file():
+        return [p]
+    problem = why_unreadable(p)
+    raise BatchError(f"{spec}: {problem}" if problem and problem != "it does not exist"
+                     else f"{spec} does not exist")
+
+
+def collect_inputs(specs, notes: list[str] | None = None) -> list[Path]:
     """Recordings named by folders (searched recursively for videos), globs, files, or
-    text files listing one path per line (``.txt``/``.lst``); errors name the culprit."""
-    found: list[Path] = []
-    for spec in specs:
-        spec = str(spec)
-        p = Path(spec).expanduser()
-        if any(ch in spec for ch in "*?["):
-            matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
-            matches = [m for m in matches if m.is_file()]
-            if not matches:
-                raise BatchError(f"the pattern {spec!r} matches no file")
-            found += matches
-        elif p.is_dir():
-            videos = sorted(f for f in p.rglob("*") if f.is_file()
-                            and f.suffix.lower() in VIDEO_EXTENSIONS)
-            if not videos:
-                raise BatchError(f"the folder {p} holds no video "
-                                 f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            found += videos
-        elif p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
-            lines = [ln.strip() for ln in p.read_text().splitlines()]
-            listed = [Path(ln).expanduser() if Path(ln).is_absolute() else p.parent / ln
-                      for ln in lines if ln and not ln.startswith("#")]
-            if not listed:
-                raise BatchError(f"the list {p} names no recording")
-            found += listed  # a listed file that is missing becomes a failure row
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise BatchError(f"{spec} does not exist")
-    unique = list(dict.fromkeys(f.resolve() for f in found))
+    text files listing one of those per line (``.txt``/``.lst``); errors name the
+    culprit. Links to folders are followed once in every mode; what was skipped (loops,
+    broken links) is added to ``notes``, one line each."""
+    notes = [] if notes is None else notes
+    found = [f for spec in specs for f in _expand(str(spec), notes)]
+    # the real file once, whichever path led to it (realpath: no error on a loop)
+    unique = list(dict.fromkeys(Path(os.path.realpath(f)) for f in found))
     if not unique:
         raise BatchError("no recording to analyse")
     return unique

@@ -38,6 +38,7 @@ class Report:
     skipped: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # {recording, path, error, attempts}
     failed_before: list = field(default_factory=list)  # earlier failures, file unchanged
+    notes: list = field(default_factory=list)  # inputs skipped (link loops, broken links)
 
 
 def failure_row(job: Job, error: str) -> dict:

@@ -15,7 +15,7 @@ import cv2
 import pandas as pd
 
 from ferapp.labels import EMOTIONS, FACE_COLUMNS
-from ferapp.offline.inputs import InputError
+from ferapp.offline.inputs import InputError, why_unreadable
 from ferapp.offline.mp4 import Mp4Writer
 from ferapp.system import progress_bar
 from ferapp.vision.classifier import default_model
@@ -44,8 +44,10 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     if every < 1:
         raise ValueError("every must be at least 1")
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path} does not exist")
+    problem = why_unreadable(path)
+    if problem:
+        raise InputError(f"{path} does not exist" if problem == "it does not exist"
+                         else f"{path}: {problem}")
     cap = cv2.VideoCapture(str(path))
     ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok:

@@ -88,3 +88,48 @@ def test_a_killed_run_resumes_without_duplicate_rows(tmp_path, grace_hopper):
     assert len(data) == 6 * 40
     assert not data.duplicated(["recording", "frame", "face_id"]).any()
     assert not list((out / ".partial").glob("*"))
+
+
+def _as_a_user(*args):
+    """analyze.py as a user without the right to read every file (root: its file-access
+    capabilities dropped with util-linux' setpriv)."""
+    import os
+    import shutil
+
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root without setpriv: a mode-000 file stays readable")
+        prefix = ["setpriv", "--inh-caps=-all",
+                  "--bounding-set=-dac_override,-dac_read_search", "--"]
+    return subprocess.run([*prefix, sys.executable, "analyze.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.mark.slow
+def test_link_loops_and_unreadable_files_are_failures_and_a_chmod_retries(tmp_path,
+                                                                         grace_hopper):
+    """A list naming a symbolic link loop and a mode-000 recording: each is a failure row
+    saying why (not "not a video", no traceback); after a chmod (content and mtime
+    unchanged) the rerun tries the unreadable one again, and it is analysed."""
+    import os
+
+    src = tmp_path / "src"
+    (clip,) = make_clips(src, grace_hopper, n=1, frames=4, corrupt=False)
+    (src / "self.mp4").symlink_to("self.mp4")
+    os.chmod(clip, 0)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{src / 'self.mp4'}\n{clip}\n")
+    out = tmp_path / "out"
+    first = _as_a_user(listing, "--out", out, "--no-video")
+    assert first.returncode == 1 and "Traceback" not in first.stderr, first.stderr[-2000:]
+    failures = pd.read_csv(out / "failures.csv").set_index("recording")
+    errors = failures["error"].to_dict()
+    assert errors["self.mp4"].endswith("self.mp4: a symbolic link loop"), errors
+    assert errors["clip0.mp4"].endswith("clip0.mp4: permission denied"), errors
+    assert "OpenCV" not in first.stderr  # no decoder warning for a file it never opened
+    os.chmod(clip, 0o644)
+    again = _as_a_user(listing, "--out", out, "--no-video")
+    assert "1 analysed" in again.stdout and "1 failed before" in again.stdout, again.stdout
+    assert list(pd.read_csv(out / "failures.csv")["recording"]) == ["self.mp4"]
