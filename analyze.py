@@ -20,7 +20,7 @@ from ferapp.offline import batch
 from ferapp.offline.inputs import InputError, is_batch, single_input
 from ferapp.offline.recording import analyze_images, analyze_video
 from ferapp.offline.report import plot_timelines, summarize
-from ferapp.system import quiet_native_logs
+from ferapp.system import atomic_path, atomic_write_text, quiet_native_logs
 from ferapp.vision.classifier import ModelLoadError, default_model
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
 from ferapp.vision.pipeline import ExpressionPipeline
@@ -91,6 +91,10 @@ def main_batch(args) -> int:
           + (f", {out}/failures.csv" if failed else ""))
     for f in report.failed:
         print(f"  failed: {f['path']}: {f['error']}")
+    for row in report.done:
+        if row.get("truncated"):
+            print(f"analyze.py: warning: {row['path']} ends before its last frame (truncated "
+                  "or damaged): analysed as far as it decodes", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -101,6 +105,8 @@ def analyze_one(args, src: Path, out: Path):
     pipeline = ExpressionPipeline(default_model(), make_detector(args.detector),
                                   still=kind == "images")
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".tmp-*"):  # what a killed run was writing
+        stale.unlink(missing_ok=True)
     if kind == "video":
         return analyze_video(target, out, args.every, not args.no_video, args.smooth,
                              pipeline=pipeline)
@@ -116,10 +122,16 @@ def main_single(args) -> int:
         df = analyze_one(args, src, out)
     except (InputError, ModelLoadError, DetectorUnavailable) as exc:
         return fail(exc)
-    df.to_csv(out / "faces.csv", index=False)
+    video = df.attrs.get("video")
+    if video and video["truncated"]:
+        print(f"analyze.py: warning: {src} ends after {video['frames']} of the "
+              f"{video['declared_frames']} frames it declares (truncated or damaged): "
+              "analysed as far as it decodes", file=sys.stderr)
+    with atomic_path(out / "faces.csv") as tmp:
+        df.to_csv(tmp, index=False)
     summary = {"input": str(src), "every": args.every, "smooth": args.smooth,
-               **summarize(df)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+               **({"video": video} if video else {}), **summarize(df)}
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     if df.empty:
         print(f"no faces found in {src}; wrote an empty {out / 'faces.csv'}")
         return 0

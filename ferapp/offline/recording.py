@@ -32,18 +32,16 @@ def face_rows(frame_no, time_s, results):
                *(round(r.scores[e], 4) for e in EMOTIONS)]
 
 
-def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
-                  smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
-                  progress: bool = True) -> pd.DataFrame:
-    """Analyse every ``every``-th frame of a video; return one row per face per frame.
+def _frame_time(cap, frame_no: int, fps: float, previous: float) -> float:
+    """The frame just read's time in the recording, from the container's timestamps (a
+    variable frame rate stays true); frame number / rate where the container has none."""
+    ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+    t = ms / 1000 if ms > 0 or frame_no == 0 else frame_no / fps
+    return max(t, previous)
 
-    With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False).
-    Each face's scores (and so its label) are averaged over the last ``smooth`` seconds of
-    video, as in the live stream; 0 gives each frame's own scores.
-    """
-    if every < 1:
-        raise ValueError("every must be at least 1")
-    path = Path(path)
+
+def _open_video(path: Path):
+    """(capture, first frame) of a recording, or InputError saying why not."""
     problem = why_unreadable(path)
     if problem:
         raise InputError(f"{path} does not exist" if problem == "it does not exist"
@@ -53,6 +51,27 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     if not ok:
         cap.release()
         raise InputError(f"cannot decode a frame of {path}: not a video OpenCV can read")
+    return cap, first
+
+
+def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
+                  smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
+                  progress: bool = True) -> pd.DataFrame:
+    """Analyse every ``every``-th frame of a video; return one row per face per frame.
+
+    With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False), of
+    the recording's true length. Each face's scores (and so its label) are averaged over
+    the last ``smooth`` seconds of video, as in the live stream; 0 gives each frame's own
+    scores. ``time_s`` is the frame's timestamp in the container.
+
+    ``df.attrs["video"]``: frames read, the frames the container declares, the duration,
+    and ``truncated`` when it ends before its declared frames (a cut or damaged file: what
+    decodes is analysed).
+    """
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    path = Path(path)
+    cap, first = _open_video(path)
     pipeline = pipeline or ExpressionPipeline(default_model())
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -62,29 +81,38 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         h, w = first.shape[:2]
         writer = Mp4Writer(Path(out_dir) / f"{path.stem}_annotated.mp4", fps / every, (w, h))
-    rows, frame_no, frame = [], 0, first
+    rows, frame_no, frame, t, step = [], 0, first, 0.0, 1 / fps
     bar = progress_bar(total, "frame") if progress else None
+    finished = False
     try:
         while frame is not None:
+            previous, t = t, _frame_time(cap, frame_no, fps, t)
+            step = t - previous if frame_no else step
             if frame_no % every == 0:
-                results = tracker.update(frame_no // every, pipeline.analyze(frame),
-                                         t=frame_no / fps)
-                rows.extend(face_rows(frame_no, round(frame_no / fps, 4), results))
+                results = tracker.update(frame_no // every, pipeline.analyze(frame), t=t)
+                rows.extend(face_rows(frame_no, round(t, 4), results))
                 if writer is not None:
                     draw_results(frame, results)
-                    writer.write(frame)
+                    writer.write(frame, t)
             frame_no += 1
             if bar is not None:
                 bar.update(1)
             ok, frame = cap.read()
             frame = frame if ok else None
+        finished = True
     finally:
         cap.release()
         if bar is not None:
             bar.close()
-        if writer is not None:
-            writer.close()
-    return pd.DataFrame(rows, columns=list(FACE_COLUMNS))
+        if writer is not None and finished:
+            writer.close(t + step)  # held to the end of the last frame
+        elif writer is not None:
+            writer.abort()
+    df = pd.DataFrame(rows, columns=list(FACE_COLUMNS))
+    df.attrs["video"] = {"frames": frame_no, "declared_frames": total,
+                         "duration_s": round(t + step, 3), "fps": round(fps, 3),
+                         "truncated": bool(total and frame_no + 2 < total)}
+    return df
 
 
 def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = None,

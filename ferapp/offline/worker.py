@@ -38,18 +38,6 @@ def worker_pipeline(opts: Options):
     return _PIPELINE[key]
 
 
-def _duration(path: str) -> tuple[float, float]:
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    try:
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0
-    finally:
-        cap.release()
-    return frames / fps, fps
-
-
 def analyze_recording(job: Job, out: str, opts: Options) -> dict:
     """Analyse one recording into ``out``; return its summary row, or a failure row
     (``{"error": ...}``) for a recording that cannot be read. Writes atomically."""
@@ -63,20 +51,21 @@ def analyze_recording(job: Job, out: str, opts: Options) -> dict:
                                pipeline=worker_pipeline(opts), progress=False)
         except Exception as exc:  # corrupt file, no video stream, missing file
             return failure_row(job, error_text(exc))
-        duration, _ = _duration(job.path)
+        video = df.attrs["video"]
         df.to_csv(partial / "faces.csv", index=False)
         summary = summarize(df)
         plot_timelines(df, partial)
         rows = df.reset_index(drop=True)
         share = emotion_shares(rows["emotion"])
-        row = {"recording": job.rec_id, "path": job.path, "duration_s": round(duration, 3),
+        row = {"recording": job.rec_id, "path": job.path, "duration_s": video["duration_s"],
+               "truncated": video["truncated"],
                "analysed_frames": int(rows["frame"].nunique()) if len(rows) else 0,
                "face_rows": int(len(rows)), "faces": len(summary["faces"]),
                **{f"share_{e}": s for e, s in share.items()},
                "seconds": round(time.perf_counter() - started, 2)}
         (partial / "summary.json").write_text(json.dumps(
             {"input": job.path, "every": opts.every, "smooth": opts.smooth, "table": row,
-             **summary}, indent=2))
+             "video": video, **summary}, indent=2))
         part_dir = out / "faces.parquet" / f"recording={job.rec_id}"
         part_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(part_dir / "part.parquet") as tmp:
