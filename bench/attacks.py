@@ -1,6 +1,7 @@
 """The attack phases of load_test.py: what a handful of hostile connections does to the
 page and the API (stream viewers that never read, slowloris, silent and idle sockets, over
-HTTP and HTTPS), and what status pollers cost the stream."""
+HTTP and HTTPS; 100 viewers that do read, beyond the viewer cap), and what status pollers
+cost the stream."""
 
 from __future__ import annotations
 
@@ -40,11 +41,22 @@ def timed(port, method, path, context=None, body=None, headers=None) -> float:
     return time.perf_counter() - started
 
 
+def photo_form() -> tuple[bytes, dict]:
+    """A multipart upload of the real demo photo (one face)."""
+    from ferapp.vision.draw import encode_jpeg
+    from ferapp.vision.sources import demo_photo
+
+    body = (b"--x\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n"
+            b"Content-Type: image/jpeg\r\n\r\n" + encode_jpeg(demo_photo(), 90) + b"\r\n--x--\r\n")
+    return body, {"Content-Type": "multipart/form-data; boundary=x"}
+
+
 def medians(port, context=None, n=5) -> dict:
-    """Median answer time of /healthz, / and an (empty) /api/predict."""
-    form = {"Content-Type": "multipart/form-data; boundary=x"}
+    """Median answer time of /healthz, / and /api/predict with a real photo (its faces
+    found and classified: the answer a user waits for)."""
+    body, form = photo_form()
     calls = {"healthz": ("GET", "/healthz", None, None), "page": ("GET", "/", None, None),
-             "predict": ("POST", "/api/predict", b"--x--\r\n", form)}
+             "predict": ("POST", "/api/predict", body, form)}
     return {name: statistics.median(timed(port, m, p, context, b, h) for _ in range(n))
             for name, (m, p, b, h) in calls.items()}
 
@@ -68,6 +80,24 @@ def sockets(port, n, first_bytes, context=None):
     finally:
         for s in opened:
             s.close()
+
+
+def crowd(port, n=100) -> dict:
+    """``n`` viewers that do read the stream: how many are served, how many refused (503,
+    MAX_VIEWERS), and the medians while they watch."""
+    stop = threading.Event()
+    viewers = [Viewer(port, stop) for _ in range(n)]
+    for v in viewers:
+        v.start()
+    time.sleep(4)
+    row = {"attack": f"{n} reading viewers", "n": n, **medians(port)}
+    row["served"] = sum(v.frames > 0 for v in viewers)
+    row["refused"] = sum(v.status == 503 for v in viewers)
+    stop.set()
+    for v in viewers:
+        v.join(5)
+    time.sleep(1)
+    return row
 
 
 def resilience(port, context=None) -> list[dict]:
@@ -146,7 +176,9 @@ def report(rows, scheme) -> bool:
         ok = ok and worst < 1.0
         print(f"  {scheme:5} {r['attack']:16} {r['n']:4}: median /healthz "
               f"{r['healthz'] * 1000:6.1f} ms, / {r['page'] * 1000:6.1f} ms, /api/predict "
-              f"{r['predict'] * 1000:6.1f} ms" + ("" if worst < 1.0 else "  (over 1 s)"))
+              f"(photo) {r['predict'] * 1000:6.1f} ms" + ("" if worst < 1.0 else "  (over 1 s)")
+              + (f"; {r['served']} served, {r['refused']} refused (503)" if "served" in r
+                 else ""))
     return ok
 
 
@@ -155,7 +187,9 @@ def run(port) -> bool:
     import tempfile
 
     print("attacks (target: median answer under 1 s while each holds):")
-    ok = report(resilience(port), "http")
+    crowded = crowd(port)
+    ok = report(resilience(port) + [crowded], "http")
+    ok = ok and crowded["served"] + crowded["refused"] == crowded["n"]
     with tempfile.TemporaryDirectory() as folder:
         tls_port = free_port()
         proc, context = tls_server(tls_port, folder)

@@ -66,6 +66,7 @@ class Viewer(threading.Thread):
     def __init__(self, port, stop):
         super().__init__(daemon=True)
         self.port, self.stop, self.frames, self.first = port, stop, 0, None
+        self.status = None  # the stream's HTTP status (503: too many viewers)
 
     def run(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -79,6 +80,9 @@ class Viewer(threading.Thread):
     def _read(self, conn):
         conn.request("GET", "/video_feed")
         resp = conn.getresponse()
+        self.status = resp.status
+        if resp.status != 200:
+            return
         buf = b""
         while not self.stop.is_set():
             chunk = resp.read1(65536)

@@ -33,7 +33,8 @@ def camera_at(index: int):
 @bp.get("/")
 def index():
     """The page: source picker, stream or own camera, live scores, timelines, upload."""
-    return render_template("index.html", labels=page_labels())
+    return render_template("index.html", labels=page_labels(),
+                           max_upload_bytes=current_app.config["MAX_CONTENT_LENGTH"])
 
 
 def mjpeg_parts(frames):

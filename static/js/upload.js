@@ -8,6 +8,16 @@ export async function upload(event) {
   const message = $("upload-message");
   const image = $("upload-image");
   if (!file) return;
+  // the server refuses a larger body on its headers and closes the connection (the
+  // browser would only say "failed to fetch"): say it here, without sending the file
+  const max = Number($("upload-form").dataset.maxBytes);
+  if (max && file.size + 1024 > max) {
+    message.className = "error";
+    message.textContent = `This file is ${(file.size / 1048576).toFixed(1)} MB: the server ` +
+      `takes photos up to ${(max / 1048576).toFixed(0)} MB. Send a smaller or more ` +
+      "compressed copy (a JPEG is smallest).";
+    return;
+  }
   message.className = "";
   message.textContent = "Analysing…";
   const body = new FormData();

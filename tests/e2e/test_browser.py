@@ -166,6 +166,12 @@ def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_
     message = browser.find_element(By.ID, "upload-message")
     wait_for(lambda: "Could not analyse" in message.text)
     assert "not an image we can read: send PNG, JPEG" in message.text
+    # one over the upload limit is refused in the page, before it is sent
+    big = tmp_path / "huge.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\0" * (11 * 2**20))
+    browser.find_element(By.ID, "upload-file").send_keys(str(big))
+    browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+    wait_for(lambda: "the server takes photos up to 10 MB" in message.text)
 
     # the page works under its Content-Security-Policy: nothing was blocked
     log = browser.get_log("browser")
