@@ -2,14 +2,15 @@
 
 Layers, each importing only from the ones below it (tests/test_layout.py checks it):
 
-* ``web``      the Flask pieces: JSON API, pages and MJPEG stream, visitors' cameras,
-               Host/Origin guards and CSP, the WSGI servers
+* ``web``      the Flask pieces: JSON API, pages and MJPEG stream, visitors' cameras, the
+               decode memory budget, Host/Origin guards and CSP, the token, the servers
 * ``offline``  recordings and photo folders to CSV/Parquet/MP4/timelines, one machine or Ray
 * ``learning`` networks, FER-2013 and FER+ data, targets and augmentation, callbacks, class
                bias, weight averaging, metrics and evaluation, export and int8 quantisation
-* ``vision``   sources and captures, image intake, face detectors, crop and alignment, the
-               detect -> crop -> classify -> draw pipeline, tracking and smoothing, the
-               stream step, the served classifier (ONNX Runtime)
+* ``vision``   sources and captures, image intake (headers, then decoders), face
+               detectors, crop and alignment, the detect -> crop -> classify -> draw
+               pipeline, tracking and smoothing, the stream step, the served classifier
+               (ONNX Runtime)
 * ``labels``   the emotion names, their colours and the per-face CSV columns
 * ``system``   process-level helpers: cores, native log silencing, heap trimming, atomic
                writes, the repository root
