@@ -26,10 +26,7 @@ def single_input(path: Path):
         if not images:
             raise InputError(f"folder {path} holds no images or videos")
         return "images", images
-    problem = why_unreadable(path)
-    if problem:
-        raise InputError(f"{path} does not exist" if problem == "it does not exist"
-                         else f"{path}: {problem}")
+    check_readable(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return "images", [path]
     return "video", path
@@ -65,6 +62,14 @@ def why_unreadable(path: Path) -> str | None:
         if exc.errno == errno.ELOOP:
             return "a symbolic link loop"
         return exc.strerror or str(exc)
+
+
+def check_readable(path: Path) -> None:
+    """Raise InputError saying why ``path`` cannot be read as a file, if it cannot."""
+    problem = why_unreadable(path)
+    if problem:
+        raise InputError(f"{path} does not exist" if problem == "it does not exist"
+                         else f"{path}: {problem}")
 
 
 def walk_files(root: Path, notes: list[str], depth: int | None = None):

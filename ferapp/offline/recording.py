@@ -15,7 +15,7 @@ import cv2
 import pandas as pd
 
 from ferapp.labels import EMOTIONS, FACE_COLUMNS
-from ferapp.offline.inputs import InputError, why_unreadable
+from ferapp.offline.inputs import InputError, check_readable
 from ferapp.offline.mp4 import Mp4Writer
 from ferapp.system import progress_bar
 from ferapp.vision.classifier import default_model
@@ -42,10 +42,7 @@ def _frame_time(cap, frame_no: int, fps: float, previous: float) -> float:
 
 def _open_video(path: Path):
     """(capture, first frame) of a recording, or InputError saying why not."""
-    problem = why_unreadable(path)
-    if problem:
-        raise InputError(f"{path} does not exist" if problem == "it does not exist"
-                         else f"{path}: {problem}")
+    check_readable(path)
     cap = cv2.VideoCapture(str(path))
     ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok:
