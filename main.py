@@ -17,7 +17,7 @@ import sys
 
 from flask import Flask
 
-from ferapp.system import limit_malloc_arenas, quiet_native_logs
+from ferapp.system import quiet_native_logs, tune_malloc
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.classifier import ModelLoadError, default_model
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
     sources = None if cameras is not None else list(dict.fromkeys(
         resolve_source(text) for text in cfg["SOURCES"] or [cfg["SOURCE"]]))
     stills_detector = make_detector(cfg["DETECTOR"])
+    stills_detector.release_memory = True  # a still's ~80 MB of buffers are not kept
     model = model or default_model()
     # one live pipeline for every stream and browser camera (calls are serialised)
     live = LockedPipeline(ExpressionPipeline(model, make_detector(cfg["DETECTOR"])))
@@ -159,7 +160,7 @@ def fail(message) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     quiet_native_logs()
-    limit_malloc_arenas()
+    tune_malloc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     problem = check_args(args)
     if problem:

@@ -27,7 +27,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ferapp.vision.detect import iou, make_detector  # noqa: E402
+from ferapp.vision.boxes import iou  # noqa: E402
+from ferapp.vision.detect import make_detector  # noqa: E402
 from ferapp.vision.intake import decode_image  # noqa: E402
 
 CATEGORIES = [("single_frontal", "single"), ("single_glasses", "single"),

@@ -17,9 +17,10 @@ from common import ROOT, TutorialPipeline, frame_with_faces, timeit  # noqa: E40
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ferapp.vision.boxes import iou  # noqa: E402
 from ferapp.vision.classifier import FacialExpressionModel  # noqa: E402
 from ferapp.vision.crop import crop_faces  # noqa: E402
-from ferapp.vision.detect import iou, make_detector  # noqa: E402
+from ferapp.vision.detect import make_detector  # noqa: E402
 from ferapp.vision.draw import draw_results, encode_jpeg  # noqa: E402
 from ferapp.vision.pipeline import ExpressionPipeline  # noqa: E402
 from ferapp.vision.stream import StreamAnnotator  # noqa: E402

@@ -14,6 +14,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data beside the checkout
 
 M_ARENA_MAX = -8
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 4 * 2**20  # blocks from this size are mapped, and unmapped when freed
 PR_SET_PDEATHSIG = 1
 
 
@@ -97,11 +99,15 @@ def release_free_memory():
         _LIBC.malloc_trim(0)
 
 
-def limit_malloc_arenas(arenas: int = 2):
-    """Cap glibc's per-thread malloc arenas: with dozens of server threads each keeps its
-    own freed memory and the footprint creeps up (bench/load_test.py measures it)."""
+def tune_malloc(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD):
+    """The server's glibc allocator: at most ``arenas`` per-thread malloc arenas (with dozens
+    of server threads each keeps its own freed memory and the footprint creeps up), and a
+    fixed ``mmap_threshold``: glibc raises it to the size of each big block freed (up to 32
+    MB), so a still's detector buffers, once freed, stayed in the heap as resting memory;
+    fixed, blocks from 4 MB up go back to the system when freed (bench/load_test.py)."""
     if _LIBC is not None and hasattr(_LIBC, "mallopt"):
         _LIBC.mallopt(M_ARENA_MAX, arenas)
+        _LIBC.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
 
 
 def die_with_parent():

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ferapp.vision.onnxrt import session
+from ferapp.vision.boxes import Detection, clip_box, nms
+from ferapp.vision.onnxrt import run_options, session
 
 DEFAULT_DETECTOR = "centerface"  # chosen by bench/bench_detect.py (docs/detection.md)
 
@@ -33,67 +33,17 @@ class DetectorUnavailable(RuntimeError):
     """The detector's package is missing or fails to load."""
 
 
-@dataclass(frozen=True)
-class Detection:
-    """A face box (x, y, w, h) in frame pixels, a score in [0, 1], and the eye centres
-    (image-left eye first) when the detector gives landmarks."""
-
-    box: tuple[int, int, int, int]
-    score: float = 1.0
-    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
-
-    def scaled(self, s: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
-        x, y, w, h = self.box
-        box = (int(round(x * s + dx)), int(round(y * s + dy)), int(round(w * s)),
-               int(round(h * s)))
-        eyes = None if self.eyes is None else tuple(
-            (ex * s + dx, ey * s + dy) for ex, ey in self.eyes)
-        return Detection(box, self.score, eyes)
-
-
-def clip_box(box, width: int, height: int):
-    """Clip (x, y, w, h) to the image; None when nothing of it is inside."""
-    x, y, w, h = box
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(width, x + w), min(height, y + h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return None
-    return (x0, y0, x1 - x0, y1 - y0)
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = w * h
-    return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
-
-
-def nms(dets: list[Detection], threshold: float = 0.4) -> list[Detection]:
-    """Keep the best-scoring of overlapping detections (IoU or containment above threshold)."""
-    kept: list[Detection] = []
-    for d in sorted(dets, key=lambda d: (-d.score, -d.box[2] * d.box[3])):
-        small = d.box[2] * d.box[3]
-        if all(iou(d.box, k.box) < threshold and
-               _overlap(d.box, k.box) / max(1, min(small, k.box[2] * k.box[3])) < 0.7
-               for k in kept):
-            kept.append(d)
-    return kept
-
-
-def _overlap(a, b) -> float:
-    w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return w * h
-
-
 class Detector:
     """Shared resize / map-back / clip / tiling logic; subclasses implement ``_raw``."""
 
     name = "base"
     min_input = 24  # smallest side the network accepts
     crop_margin = 1.0  # crop side / box side for the classifier (vision.crop.crop_faces)
+    # bytes one pass holds per pixel of its input (still_cost; tests/vision/test_detect.py
+    # measures it), and whether a pass gives its buffers back when it ends (the server's
+    # stills; the live stream keeps them for the next frame)
+    bytes_per_pixel = 200
+    release_memory = False
 
     def __init__(self, width: int | None = 320, threshold: float = 0.6, min_face: int = 12):
         self.width, self.threshold, self.min_face = width, threshold, min_face
@@ -126,6 +76,29 @@ class Detector:
         h, w = frame.shape[:2]
         return self._finish(nms(self._run(frame, self.width)), w, h)
 
+    def _tile_scale(self, w: int, h: int, tile: int, max_tiles: int) -> float | None:
+        """The scale detect_still searches a w x h image at in tiles, or None (one pass)."""
+        step, scale = int(tile * 0.75), 1.0
+        while math.ceil(max(1, w * scale - tile) / step + 1) * \
+                math.ceil(max(1, h * scale - tile) / step + 1) > max_tiles:
+            scale *= 0.85
+        if max(w, h) * scale > (self.width or 0) * 1.2 and min(w, h) * scale >= self.min_input:
+            return scale
+        return None
+
+    def still_cost(self, width: int, height: int, tile: int = 640, max_tiles: int = 9) -> int:
+        """Bytes ``detect_still`` holds at its peak on a ``width`` x ``height`` image: its
+        largest pass (the whole image at the working width, or one tile) and the shrunk
+        copy it tiles."""
+        scale = min(1.0, self.width / width, 2 * self.width / height) if self.width else 1.0
+        largest = width * height * scale * scale
+        tiled = self._tile_scale(width, height, tile, max_tiles)
+        copy = 0
+        if tiled is not None:
+            largest = max(largest, min(tile, width * tiled) * min(tile, height * tiled))
+            copy = 3 * width * height * tiled * tiled if tiled < 1.0 else 0
+        return int(self.bytes_per_pixel * largest + copy) + 2**23
+
     def detect_still(self, image: np.ndarray, tile: int = 640, max_tiles: int = 9,
                      ) -> list[Detection]:
         """Faces in a still image, down to about 20 px wide (see the module doc).
@@ -136,13 +109,9 @@ class Detector:
         """
         h, w = image.shape[:2]
         dets = self._run(image, self.width)  # large faces, whole context
-        step = int(tile * 0.75)
-        scale = 1.0
-        while math.ceil(max(1, w * scale - tile) / step + 1) * \
-                math.ceil(max(1, h * scale - tile) / step + 1) > max_tiles:
-            scale *= 0.85
-        if max(w, h) * scale > (self.width or 0) * 1.2 and \
-                min(w, h) * scale >= self.min_input:
+        scale = self._tile_scale(w, h, tile, max_tiles)
+        if scale is not None:
+            step = int(tile * 0.75)
             work = image if scale == 1.0 else cv2.resize(
                 image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
             H, W = work.shape[:2]
@@ -166,6 +135,7 @@ class HaarDetector(Detector):
     """OpenCV's frontal-face Haar cascade (no landmarks)."""
 
     name = "haar"
+    bytes_per_pixel = 30
 
     def __init__(self, width: int | None = 288, scale_factor: float = 1.2,
                  min_neighbors: int = 3, min_face: int = 24):
@@ -189,6 +159,7 @@ class YuNetDetector(Detector):
     """YuNet (libfacedetection) via the yuface wheel: boxes, scores and 5 landmarks."""
 
     name = "yunet"
+    bytes_per_pixel = 60
     min_input = 32
 
     def __init__(self, width: int | None = 320, threshold: float = 0.6, min_face: int = 12):
@@ -226,6 +197,7 @@ class CenterFaceDetector(Detector):
 
     name = "centerface"
     min_input = 32
+    bytes_per_pixel = 200  # its feature maps at full resolution (~190 measured)
     # crop side / box side that frames a face like FER-2013 does (bench/bench_align.py: best
     # of 0.9-1.3 on PublicTest; CenterFace boxes run from forehead to chin)
     crop_margin = 1.2
@@ -262,7 +234,8 @@ class CenterFaceDetector(Detector):
         pad = cv2.copyMakeBorder(bgr, 0, H - h, 0, W - w, cv2.BORDER_CONSTANT)
         blob = cv2.dnn.blobFromImage(pad, 1.0, (W, H), (0, 0, 0), swapRB=True)
         heat, scale, offset, lms = self._sess.run(["537", "538", "539", "540"],
-                                                  {"input.1": blob})
+                                                  {"input.1": blob},
+                                                  run_options(self.release_memory))
         heat, s0, s1 = heat[0, 0], scale[0, 0], scale[0, 1]
         o0, o1 = offset[0, 0], offset[0, 1]
         ys, xs = np.where(heat > self.threshold)

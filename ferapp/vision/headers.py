@@ -26,6 +26,8 @@ class Header:
     factor: int  # the decode keeps one pixel of every factor x factor
     cost: int  # bytes the decode holds at its peak (the compressed bytes not included)
     alpha: bool = False
+    loaded: tuple[int, int] | None = None  # what the decoder makes before reducing (JPEG
+    # DCT scaling), when not ``stored``
     opened: Image.Image | None = field(default=None, repr=False)  # Pillow's, not yet loaded
     stream: object = field(default=None, repr=False)  # the file's bytes (WebP, HEIF)
 
@@ -33,6 +35,12 @@ class Header:
     def size(self) -> tuple[int, int]:
         """(width, height) of the upright picture."""
         w, h = self.stored
+        return (h, w) if self.orientation in (5, 6, 7, 8) else (w, h)
+
+    @property
+    def decoded(self) -> tuple[int, int]:
+        """(width, height) of the decoded upright picture, reduced by ``factor``."""
+        w, h = (-(-side // self.factor) for side in self.loaded or self.stored)
         return (h, w) if self.orientation in (5, 6, 7, 8) else (w, h)
 
 

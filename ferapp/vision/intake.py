@@ -227,7 +227,7 @@ def _plan_pillow(header: Header, work_side: int | None) -> None:
             img.draft("RGB", (max(1, int(w * ratio)), max(1, int(h * ratio))))
         except Exception:
             raise InvalidImage("the image is corrupt (its header cannot be read)") from None
-        loaded = img.size  # the DCT-scaled size libjpeg will decode to
+        loaded = header.loaded = img.size  # the DCT-scaled size libjpeg will decode to
     header.factor = _factor(max(loaded), work_side)
     bpp = PILLOW_BPP.get(img.mode, 4)  # conversions and reduction go band by band
     if header.format == "TIFF":  # libtiff's strip or tile buffers; Pillow's turn upright

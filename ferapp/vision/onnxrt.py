@@ -13,6 +13,7 @@ concurrent 6000x6000 uploads: peak 563 -> 411 MB; 30 s of viewers and uploads: g
 
 from __future__ import annotations
 
+import functools
 import threading
 
 _lock = threading.Lock()
@@ -47,3 +48,17 @@ def session(model, threads: int = 1):
     if _shared_arena(ort):
         opts.add_session_config_entry("session.use_env_allocators", "1")
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+@functools.cache
+def run_options(release_memory: bool):
+    """RunOptions for ``session.run``, or None: with ``release_memory`` the arena gives back
+    the chunks a run took once it ends (``memory.enable_memory_arena_shrinkage``). For the
+    stills: a 640-px tile's buffers are ~80 MB, which the arena would keep for good."""
+    if not release_memory:
+        return None
+    import onnxruntime as ort
+
+    opts = ort.RunOptions()
+    opts.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return opts

@@ -56,6 +56,11 @@ class ExpressionPipeline:
     def detect(self, frame: np.ndarray):
         return self.detector.detect_still(frame) if self.still else self.detector.detect(frame)
 
+    def still_cost(self, width: int, height: int) -> int:
+        """Bytes analysing and drawing a ``width`` x ``height`` still holds at its peak: the
+        BGR image, its grey copy and JPEG, and the detector's still search."""
+        return 5 * width * height + self.detector.still_cost(width, height)
+
     def analyze(self, frame: np.ndarray, faces=None) -> list[FaceResult]:
         """Return one FaceResult per detected face (``faces``: reuse these detections)."""
         faces = self.detect(frame) if faces is None else faces
@@ -81,6 +86,9 @@ class LockedPipeline:
 
     def __init__(self, pipeline: ExpressionPipeline):
         self.pipeline, self.lock = pipeline, threading.Lock()
+
+    def still_cost(self, width: int, height: int) -> int:
+        return self.pipeline.still_cost(width, height)
 
     def detect(self, frame: np.ndarray):
         with self.lock:

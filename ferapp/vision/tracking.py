@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from ferapp.labels import EMOTIONS
-from ferapp.vision.detect import iou
+from ferapp.vision.boxes import iou
 
 # Seconds of scores averaged per face. Chosen with bench/bench_smoothing.py: the shortest
 # window that keeps a still face's label steady (label changes per minute) at a small lag.

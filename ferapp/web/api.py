@@ -36,15 +36,16 @@ def _upload_file():
     return files[0].stream
 
 
-def _admit(budget, header, nbytes: int, wait_s: float):
-    """``budget.hold`` for a decode of ``header`` (and its ``nbytes`` of file), or the
-    4xx/5xx answer: 413 when it could never fit, 503 + Retry-After when it ran out of wait."""
-    if header.cost + nbytes > budget.total:
+def _admit(budget, header, cost: int, wait_s: float):
+    """``budget.hold`` of ``cost`` bytes for the decode of ``header`` (the file's bytes
+    included), or the 4xx/5xx answer: 413 when it could never fit, 503 + Retry-After when
+    it ran out of wait."""
+    if cost > budget.total:
         mb = budget.total / 2**20
         abort(413, f"this {header.stored[0]}x{header.stored[1]} {FORMAT_NAMES[header.format]} "
-                   f"would need {(header.cost + nbytes) / 2**20:.0f} MB to decode; this server "
+                   f"would need {cost / 2**20:.0f} MB to decode and analyse; this server "
                    f"decodes within {mb:.0f} MB: send a smaller image (a JPEG costs least)")
-    return budget.hold(header.cost + nbytes, wait_s)
+    return budget.hold(cost, wait_s)
 
 
 @bp.post("/predict")
@@ -56,8 +57,9 @@ def predict():
 
     Boxes, width and height are those of the upright picture (EXIF orientation applied) at
     full size. The header is read first (from the spooled upload, no pixel decoded); the
-    decode then holds its cost of the server's DECODE_BUDGET_MB while it is decoded and
-    analysed on one of the DECODE_SLOTS threads. Uploads that would pass the budget wait
+    upload then holds its cost (its decode's or its analysis', whichever is more) of the
+    server's DECODE_BUDGET_MB while it is decoded and analysed on one of the DECODE_SLOTS
+    threads. Uploads that would pass the budget wait
     their turn up to DECODE_WAIT_S seconds, then get 503 with Retry-After.
     """
     upload = _upload_file()
@@ -78,7 +80,9 @@ def predict():
         release_free_memory()
         return meta, results, annotated
 
-    with _admit(state.decode_budget, header, nbytes,
+    # the decode's peak, or the analysis' after it (the image, the detector's buffers)
+    cost = max(header.cost, state.stills.still_cost(*header.decoded)) + nbytes
+    with _admit(state.decode_budget, header, cost,
                 current_app.config["DECODE_WAIT_S"]) as admitted:
         if not admitted:
             return retry_later("busy: too many photos are being analysed; retry in a moment",
@@ -224,7 +228,8 @@ def frame():
         return image
 
     state = app_state()
-    with _admit(state.decode_budget, header, len(data), cfg["LIVE_WAIT_S"]) as admitted:
+    with _admit(state.decode_budget, header, header.cost + len(data),
+                cfg["LIVE_WAIT_S"]) as admitted:
         if not admitted:
             return retry_later("busy: the server is decoding other images; send the next "
                                "frame in a moment", 503, 1)

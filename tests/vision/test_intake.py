@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ferapp.vision import intake
-from ferapp.vision.detect import iou
+from ferapp.vision.boxes import iou
 from tests.helpers import encode, post
 
 
@@ -107,6 +107,7 @@ def test_every_exif_orientation_turns_as_pillow_does(fmt, kw, orientation):
         assert header.orientation == orientation
     got = intake.decode_image(data).image
     assert got.shape == expected.shape
+    assert header.decoded == got.shape[1::-1]  # what the budget holds the analysis for
     tolerance = 4 if fmt == "JPEG" else 0
     assert np.abs(got.astype(int) - expected).mean() <= tolerance
 
@@ -158,9 +159,11 @@ def test_large_stills_of_every_format_are_reduced_and_boxes_map_back():
     big = _card(4400, 2400)
     expected = cv2.resize(_bgr(big), (2200, 1200), interpolation=cv2.INTER_AREA)
     formats = [("PNG", {}), ("WEBP", {"quality": 90, "method": 0}), ("TIFF", {}),
-               ("BMP", {}), ("GIF", {})] + ([("HEIF", {"quality": 90})] if intake.HEIF else [])
+               ("BMP", {}), ("GIF", {}), ("JPEG", {"quality": 95})] + (
+        [("HEIF", {"quality": 90})] if intake.HEIF else [])
     for fmt, kw in formats:
         data = encode(big, fmt, **kw)
+        assert intake.probe(data).decoded == (2200, 1200), fmt  # JPEG: by DCT scaling
         decoded = intake.decode_image(data)
         assert decoded.image.shape == (1200, 2200, 3), fmt
         assert decoded.scale == 2.0 and (decoded.width, decoded.height) == (4400, 2400)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ferapp.labels import EMOTIONS
-from ferapp.vision.detect import Detection
+from ferapp.vision.boxes import Detection
 from ferapp.vision.pipeline import ExpressionPipeline, FaceResult, LockedPipeline
 from tests.helpers import FakeModel
 

@@ -3,7 +3,7 @@
 import pytest
 
 from ferapp.labels import EMOTIONS
-from ferapp.vision.detect import iou
+from ferapp.vision.boxes import iou
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.tracking import FaceTracker
 from tests.helpers import face_result

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from ferapp.vision.boxes import iou
 from ferapp.vision.broadcast import VideoCamera
-from ferapp.vision.detect import iou
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.sources import parse_source
 from main import create_app
@@ -47,7 +47,7 @@ def test_large_group_photo_upload_returns_every_face(devset, shipped_model):
 
 def test_uploads_wait_for_the_decode_budget_then_get_503(grace_hopper_path):
     cam = VideoCamera(parse_source("demo"), lambda f: (f, []))
-    app = create_app({"TESTING": True, "DECODE_BUDGET_MB": 64, "DECODE_WAIT_S": 0.2},
+    app = create_app({"TESTING": True, "DECODE_BUDGET_MB": 128, "DECODE_WAIT_S": 0.2},
                      model=FakeModel(), camera=cam)
     try:
         budget = app.extensions["fer"].decode_budget
