@@ -248,5 +248,7 @@ def test_the_cost_read_from_the_header_covers_the_decode(tmp_path):
                              capture_output=True, text=True).stdout.split()
         cost, peak = map(int, out)
         assert peak <= cost <= 3 * peak, (name, peak / 2**20, cost / 2**20)
-        if fmt == "JPEG":  # decoded at 1/2 by libjpeg: less than one full-size RGB plane
-            assert peak < 3 * pixels
+        if fmt == "JPEG":  # decoded at 1/2 by libjpeg: less than the full-size image
+            # Pillow would hold loaded (4 bytes a pixel: RGBX), whatever the allocator keeps
+            # of the band buffers (glibc kept ~3.2 B/px here on an Intel Xeon, ~2.9 on AMD)
+            assert peak < 4 * pixels
