@@ -82,8 +82,25 @@ def test_served_faces_reach_the_network_unaltered(tmp_path):
 def test_flip_tta_averages_each_face_with_its_mirror(tiny_model_dir):
     files = tiny_model_dir / "model.json", tiny_model_dir / "model_weights.h5"
     plain = FacialExpressionModel(*files, runtime="onnx", flip_tta=False)
-    tta = FacialExpressionModel(*files, runtime="onnx")  # the served default
+    tta = FacialExpressionModel(*files, runtime="onnx", flip_below=1.0)  # every face
     faces = np.random.default_rng(3).integers(0, 256, (5, 48, 48), dtype=np.uint8)
     expected = (plain.predict_scores(faces) + plain.predict_scores(faces[:, :, ::-1])) / 2
     np.testing.assert_allclose(tta.predict_scores(faces), expected, atol=1e-6)
     assert tta.predict_scores(faces[:1]).shape == (1, 7)
+
+
+def test_the_flip_gate_mirrors_only_the_faces_the_first_view_is_unsure_of(shipped_model):
+    from ferapp.vision.classifier import load_export
+    from tests.helpers import ROOT
+
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (12, 48, 48), dtype=np.uint8)
+    first = load_export(ROOT, flip_tta=False).predict_scores(faces)
+    every = load_export(ROOT, flip_below=1.0).predict_scores(faces)
+    gate = float(np.median(first.max(1)))  # half the faces under it
+    gated = load_export(ROOT, flip_below=gate).predict_scores(faces)
+    unsure = first.max(1) < gate
+    assert 0 < unsure.sum() < len(faces)
+    np.testing.assert_allclose(gated[unsure], every[unsure], atol=1e-5)
+    np.testing.assert_allclose(gated[~unsure], first[~unsure], atol=1e-5)
+    np.testing.assert_allclose(gated.sum(1), 1, atol=1e-4)
