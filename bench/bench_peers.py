@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     served = FacialExpressionModel(*files)
     print(f"{cpu_name()}, int8 dot products: {'yes' if int8_dot_products() else 'no'}")
     models = {
-        f"ours, as served ({served.runtime} + flip TTA)": served,
+        f"ours, as served ({served.runtime} + gated flip)": served,
         "ours, fp32 without TTA": FacialExpressionModel(*files, runtime="onnx",
                                                         flip_tta=False),
         f"{FER_PIN.replace('==', ' ')} (mini-Xception)": fer_model,
