@@ -23,6 +23,7 @@ from ferapp.offline.report import plot_timelines, summarize
 from ferapp.system import atomic_path, atomic_write_text, quiet_native_logs
 from ferapp.vision.classifier import ModelLoadError, default_model
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
 
@@ -39,6 +40,10 @@ def parse_args(argv=None):
                         "folders of videos, globs ('data/**/*.mp4'), .txt lists of paths")
     p.add_argument("--out", default=None, help="output folder (default: outputs/<input name>)")
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    p.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
+                   help="run the face detector on every K-th analysed frame and carry the "
+                        "faces by motion in between (default "
+                        f"{DEFAULT_DETECT_EVERY}; 1: detect on every frame)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--smooth", type=float, default=DEFAULT_SMOOTH_S, metavar="SECONDS",
                    help="average each face's scores over this many seconds of video, as the "
@@ -58,8 +63,8 @@ def parse_args(argv=None):
                    help="try again the recordings that failed before (a changed file is "
                         "always tried again)")
     args = p.parse_args(argv)
-    if args.every < 1 or args.smooth < 0:
-        p.error("--every must be at least 1 and --smooth at least 0")
+    if args.every < 1 or args.detect_every < 1 or args.smooth < 0:
+        p.error("--every and --detect-every must be at least 1 and --smooth at least 0")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
     if args.address and args.engine != "ray":
@@ -72,7 +77,7 @@ def main_batch(args) -> int:
     if args.out is None:
         return fail("give --out DIR for many recordings")
     opts = batch.Options(every=args.every, write_video=not args.no_video, smooth=args.smooth,
-                         detector=args.detector)
+                         detector=args.detector, detect_every=args.detect_every)
     try:
         report = batch.run(args.input, args.out, engine=args.engine or "local",
                            address=args.address, workers=args.workers, force=args.force,
@@ -109,7 +114,7 @@ def analyze_one(args, src: Path, out: Path):
         stale.unlink(missing_ok=True)
     if kind == "video":
         return analyze_video(target, out, args.every, not args.no_video, args.smooth,
-                             pipeline=pipeline)
+                             pipeline=pipeline, detect_every=args.detect_every)
     return analyze_images(target, None if args.no_video else out / "annotated",
                           pipeline=pipeline)
 

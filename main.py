@@ -21,6 +21,7 @@ from ferapp.system import quiet_native_logs, tune_malloc
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.classifier import ModelLoadError, default_model
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source
 from ferapp.vision.stream import StreamAnnotator
@@ -58,7 +59,8 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
         return StreamAnnotator(live, detect_every=cfg["DETECT_EVERY"], smooth_s=cfg["SMOOTH_S"])
 
     if cameras is None:
-        cameras = [VideoCamera(s, annotator(), loop=cfg["LOOP"]) for s in sources]
+        cameras = [VideoCamera(s, annotator(), loop=cfg["LOOP"], staged=bool(cfg["STAGED"]))
+                   for s in sources]
     app.extensions["fer"] = AppState.create(
         model, cameras,
         BrowserSessions(annotator, cfg["LIVE_MAX_SESSIONS"], max_fps=cfg["LIVE_MAX_FPS"],
@@ -97,8 +99,10 @@ def parse_args(argv=None):
     p.add_argument("--no-loop", action="store_true", help="stop a video file at its end")
     p.add_argument("--detector", choices=DETECTORS, default="centerface",
                    help="face detector (haar needs no extra package)")
-    p.add_argument("--detect-every", type=int, default=1, metavar="K",
-                   help="stream: detect faces on every K-th frame, reuse the boxes between")
+    p.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
+                   help="stream: run the face detector on every K-th frame (and when a face's "
+                        "motion is unsure) and carry the faces by optical flow in between "
+                        f"(default {DEFAULT_DETECT_EVERY}; 1: every frame)")
     p.add_argument("--smooth", type=float, default=None, metavar="SECONDS",
                    help="average each face's scores over this many seconds (default: "
                         "1, chosen by bench/bench_smoothing.py; 0: off)")

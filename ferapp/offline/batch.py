@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +98,8 @@ def run(inputs, out, engine: str = "local", address: str | None = None,
     jobs = _plan(out, ids, paths, report, force, retry_failed)
     shutil.rmtree(out / ".partial", ignore_errors=True)  # leftovers of a killed run
     workers = workers or cores()
+    # one worker per core; a worker uses two (detect | classify) only where cores are spare
+    opts = replace(opts, staged=2 * min(workers, max(1, len(jobs))) <= cores())
     bar = progress_bar(len(jobs), "rec") if progress and jobs else None
     started, face_rows = time.perf_counter(), [0]
 

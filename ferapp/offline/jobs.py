@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ferapp.vision.detect import DEFAULT_DETECTOR
+from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
 
 MAX_ATTEMPTS = 3  # a recording whose worker died is tried this many times in all
@@ -30,6 +31,8 @@ class Options:
     smooth: float = DEFAULT_SMOOTH_S
     detector: str = DEFAULT_DETECTOR
     model_dir: str | None = None  # default: the shipped model (or $FER_MODEL_DIR)
+    detect_every: int = DEFAULT_DETECT_EVERY  # detector passes; motion carries faces between
+    staged: bool = False  # a recording on two threads (batch.run: where cores are spare)
 
 
 @dataclass

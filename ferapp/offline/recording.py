@@ -21,7 +21,9 @@ from ferapp.system import progress_bar
 from ferapp.vision.classifier import default_model
 from ferapp.vision.draw import draw_results
 from ferapp.vision.intake import InvalidImage, decode_image
+from ferapp.vision.motion import DEFAULT_DETECT_EVERY, FaceLocator
 from ferapp.vision.pipeline import ExpressionPipeline
+from ferapp.vision.stages import overlapped
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker
 
 
@@ -51,15 +53,32 @@ def _open_video(path: Path):
     return cap, first
 
 
+def _read_frames(cap, first, fps: float):
+    """Yield (frame number, time in the recording, BGR frame) from ``first`` on: the
+    container's timestamps are read right after each frame, in the reading thread."""
+    frame_no, frame, t = 0, first, 0.0
+    while frame is not None:
+        t = _frame_time(cap, frame_no, fps, t)
+        yield frame_no, t, frame
+        frame_no += 1
+        ok, frame = cap.read()
+        frame = frame if ok else None
+
+
 def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
                   smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
-                  progress: bool = True) -> pd.DataFrame:
+                  progress: bool = True, detect_every: int = DEFAULT_DETECT_EVERY,
+                  staged: bool = True) -> pd.DataFrame:
     """Analyse every ``every``-th frame of a video; return one row per face per frame.
 
     With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False), of
     the recording's true length. Each face's scores (and so its label) are averaged over
     the last ``smooth`` seconds of video, as in the live stream; 0 gives each frame's own
-    scores. ``time_s`` is the frame's timestamp in the container.
+    scores. ``time_s`` is the frame's timestamp in the container. The detector runs on
+    every ``detect_every``-th analysed frame and faces are carried by motion in between
+    (``FaceLocator``; 1: detect on every frame). ``staged``: read and locate the faces of
+    the next frames on a second thread while this one classifies and writes (both cores;
+    every frame, in order; False for one core, as a batch worker per core does).
 
     ``df.attrs["video"]``: frames read, the frames the container declares, the duration,
     and ``truncated`` when it ends before its declared frames (a cut or damaged file: what
@@ -72,44 +91,61 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     pipeline = pipeline or ExpressionPipeline(default_model())
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    tracker = FaceTracker(max_gap=max(1, round(fps / every)), smooth_s=smooth)
+    locate = FaceLocator(pipeline.detect, every=detect_every)
+    frames = _read_frames(cap, first, fps)
+
+    def faces_of(item):  # stage one: where the faces of an analysed frame are
+        return locate(item[2]) if item[0] % every == 0 else None
+
+    steps = (overlapped(frames, faces_of, depth=2, name="analyze-detect") if staged
+             else ((item, faces_of(item)) for item in frames))
+    try:
+        rows, (frame_no, t, step) = _analyze_frames(
+            steps, pipeline, FaceTracker(max_gap=max(1, round(fps / every)), smooth_s=smooth),
+            every, fps, total, first.shape, path, out_dir if write_video else None, progress)
+    finally:
+        steps.close()
+        frames.close()
+        cap.release()
+    df = pd.DataFrame(rows, columns=list(FACE_COLUMNS))
+    df.attrs["video"] = {"frames": frame_no, "declared_frames": total,
+                         "duration_s": round(t + step, 3), "fps": round(fps, 3),
+                         "truncated": bool(total and frame_no + 2 < total)}
+    return df
+
+
+def _analyze_frames(steps, pipeline, tracker, every, fps, total, shape, path, video_dir,
+                    progress):
+    """Stage two of analyze_video: classify, track, keep rows, draw and write. Returns
+    (rows, (frames read, last frame's time, last frame's duration))."""
     writer = None
-    if out_dir is not None and write_video:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        h, w = first.shape[:2]
-        writer = Mp4Writer(Path(out_dir) / f"{path.stem}_annotated.mp4", fps / every, (w, h))
-    rows, frame_no, frame, t, step = [], 0, first, 0.0, 1 / fps
+    if video_dir is not None:
+        Path(video_dir).mkdir(parents=True, exist_ok=True)
+        writer = Mp4Writer(Path(video_dir) / f"{path.stem}_annotated.mp4", fps / every,
+                           (shape[1], shape[0]))
+    rows, frame_no, t, step = [], 0, 0.0, 1 / fps
     bar = progress_bar(total, "frame") if progress else None
     finished = False
     try:
-        while frame is not None:
-            previous, t = t, _frame_time(cap, frame_no, fps, t)
-            step = t - previous if frame_no else step
-            if frame_no % every == 0:
-                results = tracker.update(frame_no // every, pipeline.analyze(frame), t=t)
+        for (frame_no, now, frame), faces in steps:
+            step, t = (now - t if frame_no else step), now
+            if faces is not None:
+                results = tracker.update(frame_no // every, pipeline.analyze(frame, faces), t=t)
                 rows.extend(face_rows(frame_no, round(t, 4), results))
                 if writer is not None:
                     draw_results(frame, results)
                     writer.write(frame, t)
-            frame_no += 1
             if bar is not None:
                 bar.update(1)
-            ok, frame = cap.read()
-            frame = frame if ok else None
         finished = True
     finally:
-        cap.release()
         if bar is not None:
             bar.close()
         if writer is not None and finished:
             writer.close(t + step)  # held to the end of the last frame
         elif writer is not None:
             writer.abort()
-    df = pd.DataFrame(rows, columns=list(FACE_COLUMNS))
-    df.attrs["video"] = {"frames": frame_no, "declared_frames": total,
-                         "duration_s": round(t + step, 3), "fps": round(fps, 3),
-                         "truncated": bool(total and frame_no + 2 < total)}
-    return df
+    return rows, (frame_no + 1, t, step)
 
 
 def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = None,

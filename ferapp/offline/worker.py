@@ -48,7 +48,8 @@ def analyze_recording(job: Job, out: str, opts: Options) -> dict:
     try:
         try:
             df = analyze_video(job.path, partial, opts.every, opts.write_video, opts.smooth,
-                               pipeline=worker_pipeline(opts), progress=False)
+                               pipeline=worker_pipeline(opts), progress=False,
+                               detect_every=opts.detect_every, staged=opts.staged)
         except Exception as exc:  # corrupt file, no video stream, missing file
             return failure_row(job, error_text(exc))
         video = df.attrs["video"]

@@ -5,6 +5,7 @@ broadcasts it to every viewer (the pattern of Miguel Grinberg's "Video Streaming
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import logging
 import threading
@@ -17,6 +18,7 @@ import numpy as np
 
 from ferapp.vision.draw import draw_banner, encode_jpeg
 from ferapp.vision.sources import Source, SourceError, open_capture
+from ferapp.vision.stages import overlapped
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,18 @@ class VideoCamera:
         opener: opens a Source (replaced by fakes in tests).
         loop: replay a video file from the start when it ends.
         reconnect_delay: seconds between attempts to reopen a live source that stopped.
+        staged: with a two-stage ``process`` (``locate`` and ``finish``, a StreamAnnotator),
+            locate the faces of the next frame on a second thread while this one is
+            classified, drawn and encoded (both cores on one stream; a frame or two of
+            latency, bounded). Frames are never reordered.
     """
 
     def __init__(self, source: Source, process, opener=open_capture, loop: bool = True,
                  idle_timeout: float = 5.0, reconnect_delay: float = 1.0,
-                 jpeg_quality: int = 80, history: int = 3600):
+                 jpeg_quality: int = 80, history: int = 3600, staged: bool = True):
         self.source, self.process, self.opener = source, process, opener
+        self.staged = staged
+        self._thread_name = "video-camera"
         self.loop, self.idle_timeout = loop, idle_timeout
         self.reconnect_delay, self.jpeg_quality = reconnect_delay, jpeg_quality
         self.frames_analyzed = 0
@@ -133,7 +141,7 @@ class VideoCamera:
     def _ensure_running(self):
         if self.running or (self._latest is not None and self._latest.status == "ended"):
             return
-        self._thread = threading.Thread(target=self._run, name="video-camera", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
         self._thread.start()
 
     def _publish(self, jpeg: bytes, faces, width: int, height: int, status: str = "live"):
@@ -160,12 +168,51 @@ class VideoCamera:
 
     def _run(self):
         log.info("capture thread started for %s", self.source.text)
+        staged = self.staged and hasattr(self.process, "locate")
+        items = self._captured()
+        # two stages: this thread classifies, draws and encodes frame n while the
+        # "-detect" thread reads and locates the faces of frame n+1
+        steps = (overlapped(items, self._locate, name=f"{self._thread_name}-detect")
+                 if staged else ((item, None) for item in items))
+        try:
+            for item, faces in steps:
+                if item[0] == "status":
+                    self._status_frame(item[1], item[2])
+                    continue
+                image = item[1]
+                annotated, results = (self.process.finish(image, faces) if staged
+                                      else self.process(image))
+                jpeg = encode_jpeg(annotated, self.jpeg_quality)
+                self.frames_analyzed += 1
+                h, w = annotated.shape[:2]
+                self._publish(jpeg, results, w, h)
+                self._update_fps()
+        except Exception:
+            log.exception("capture thread failed")
+            self._status_frame("error: see the server log", "error")
+        finally:
+            steps.close()
+            with contextlib.suppress(ValueError):  # still reading in a stuck "-detect" thread
+                items.close()
+            log.info("capture thread stopped (%s)", "idle" if self._idle() else "stopped")
+
+    def _locate(self, item):
+        return self.process.locate(item[1]) if item[0] == "frame" else None
+
+    def _captured(self):
+        """Yield ("frame", image) for each frame read, paced to a file's frame rate, and
+        ("status", text, status) where the viewers should be told something, until stopped,
+        idle or (without loop) at the end of a file; the capture is released at the end."""
         cap = None
         try:
             while not self._stop.is_set() and not self._idle():
                 if cap is None:
-                    cap = self._open_or_wait()
-                    if cap is None:
+                    try:
+                        cap = self.opener(self.source)
+                    except SourceError as exc:
+                        log.warning("%s; retrying in %.1fs", exc, self.reconnect_delay)
+                        yield ("status", "source unavailable: reconnecting...", "reconnecting")
+                        self._stop.wait(self.reconnect_delay)
                         continue
                     period = 1.0 / (cap.get(cv2.CAP_PROP_FPS) or 30.0)
                     if self.source.live:
@@ -176,36 +223,18 @@ class VideoCamera:
                     cap.release()
                     cap = None
                     if self.source.kind == "file" and not self.loop:
-                        self._status_frame("end of video", "ended")
+                        yield ("status", "end of video", "ended")
                         return
                     if self.source.live:
-                        self._status_frame("source stopped: reconnecting...", "reconnecting")
+                        yield ("status", "source stopped: reconnecting...", "reconnecting")
                     continue  # files reopen from the start: loop
-                annotated, results = self.process(image)
-                jpeg = encode_jpeg(annotated, self.jpeg_quality)
-                self.frames_analyzed += 1
-                h, w = annotated.shape[:2]
-                self._publish(jpeg, results, w, h)
-                self._update_fps()
+                yield ("frame", image)
                 if period:
                     next_due = max(next_due + period, time.monotonic() - period)
                     self._stop.wait(max(0.0, next_due - time.monotonic()))
-        except Exception:
-            log.exception("capture thread failed")
-            self._status_frame("error: see the server log", "error")
         finally:
             if cap is not None:
                 cap.release()
-            log.info("capture thread stopped (%s)", "idle" if self._idle() else "stopped")
-
-    def _open_or_wait(self):
-        try:
-            return self.opener(self.source)
-        except SourceError as exc:
-            log.warning("%s; retrying in %.1fs", exc, self.reconnect_delay)
-            self._status_frame("source unavailable: reconnecting...", "reconnecting")
-            self._stop.wait(self.reconnect_delay)
-            return None
 
     def _update_fps(self):
         now = time.monotonic()

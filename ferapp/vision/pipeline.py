@@ -81,19 +81,26 @@ class ExpressionPipeline:
 
 class LockedPipeline:
     """One pipeline (detector + model) shared by several threads: the stream threads and
-    the browser sessions, or the API's upload workers; a lock serialises its calls (the
-    detectors are not all thread-safe)."""
+    the browser sessions, or the API's upload workers. One lock for the detector and one
+    for the model (the detectors are not all thread-safe): one thread may detect while
+    another classifies, which is how a stream's two stages use both cores."""
 
     def __init__(self, pipeline: ExpressionPipeline):
-        self.pipeline, self.lock = pipeline, threading.Lock()
+        self.pipeline = pipeline
+        self.detect_lock, self.classify_lock = threading.Lock(), threading.Lock()
+
+    @property
+    def model(self):
+        return self.pipeline.model
 
     def still_cost(self, width: int, height: int) -> int:
         return self.pipeline.still_cost(width, height)
 
     def detect(self, frame: np.ndarray):
-        with self.lock:
+        with self.detect_lock:
             return self.pipeline.detect(frame)
 
     def analyze(self, frame: np.ndarray, faces=None) -> list[FaceResult]:
-        with self.lock:
+        faces = self.detect(frame) if faces is None else faces
+        with self.classify_lock:
             return self.pipeline.analyze(frame, faces)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from ferapp.system import cores
+from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import LockedPipeline
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
 from ferapp.web.budget import MemoryBudget
@@ -35,7 +36,8 @@ def defaults() -> dict:
         "LIVE_MAX_BYTES": 2 * 1024 * 1024,  # one browser camera frame
         "LIVE_MAX_PIXELS": 1920 * 1920,
         "DETECTOR": "centerface",
-        "DETECT_EVERY": 1,  # run the detector on every k-th stream frame (bench_pipeline.py)
+        "DETECT_EVERY": DEFAULT_DETECT_EVERY,  # detector passes; motion carries faces between
+        "STAGED": True,  # a stream on two threads: detect frame n+1 while n is classified
         "DECODE_SLOTS": decode_slots(),  # threads (memory is bounded by the budget)
         "DECODE_BUDGET_MB": 256,  # bytes all decodes in flight may hold (web/budget.py)
         "DECODE_WAIT_S": 10.0,  # an upload waits this long for the budget, then gets 503

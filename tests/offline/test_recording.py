@@ -137,3 +137,17 @@ def test_a_killed_single_run_leaves_no_partial_video(tmp_path, grace_hopper):
     assert again.returncode == 0, again.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir() if p.suffix in (".mp4", ".csv", ".json")) == [
         "faces.csv", "long_annotated.mp4", "summary.json"]  # the killed run's temp file gone
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_two_stages_give_the_sequential_rows_every_frame_in_order(clip, pipeline, tmp_path,
+                                                                  detect_every):
+    import threading
+
+    runs = {staged: analyze_video(clip, tmp_path / str(staged), pipeline=pipeline,
+                                  progress=False, staged=staged, detect_every=detect_every)
+            for staged in (False, True)}
+    pd.testing.assert_frame_equal(runs[True], runs[False])
+    assert runs[True].attrs["video"] == runs[False].attrs["video"]
+    assert sorted(runs[True]["frame"]) == [i for i in range(FRAMES) if i not in BLANK]
+    assert not [t for t in threading.enumerate() if t.name == "analyze-detect"]

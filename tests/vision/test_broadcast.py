@@ -5,6 +5,7 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.sources import (
@@ -108,3 +109,83 @@ def test_video_file_without_loop_ends(tmp_path):
     got = [f.status for f in cam.frames()]
     cam.stop()
     assert got[-1] == "ended" and got.count("live") == 6
+
+
+def _run_to_end(cam):
+    statuses = [f.status for f in cam.frames()]
+    cam.stop()
+    return statuses, [faces for _, _, faces in cam.results_since(-1, 10_000)]
+
+
+def _stage_threads():
+    return [t.name for t in threading.enumerate()
+            if t.name.startswith("video-camera") and t.is_alive()]
+
+
+def test_two_stages_give_the_sequential_faces_and_scores_in_order(clip, shipped_model):
+    from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
+    from ferapp.vision.stream import StreamAnnotator
+
+    runs = {}
+    for staged in (False, True):
+        live = LockedPipeline(ExpressionPipeline(shipped_model))
+        cam = VideoCamera(parse_source(str(clip)), StreamAnnotator(live, smooth_s=0),
+                          loop=False, staged=staged)
+        statuses, runs[staged] = _run_to_end(cam)
+        assert statuses[-1] == "ended" and not _stage_threads()
+    assert len(runs[True]) == len(runs[False]) == 12  # every frame of the file, in order
+    assert runs[True] == runs[False]
+    assert sum(len(f) for f in runs[True]) >= 10
+
+
+class _Staged:
+    """A two-stage process that fails in one stage at a given frame."""
+
+    def __init__(self, fail_in=None, at=3):
+        self.fail_in, self.at, self.n = fail_in, at, {"locate": 0, "finish": 0}
+
+    def _step(self, stage):
+        self.n[stage] += 1
+        if stage == self.fail_in and self.n[stage] == self.at:
+            raise RuntimeError(f"{stage} failed")
+
+    def locate(self, frame):
+        self._step("locate")
+        return []
+
+    def finish(self, frame, faces):
+        self._step("finish")
+        return frame, []
+
+
+@pytest.mark.parametrize("stage", ["locate", "finish"])
+def test_an_error_in_either_stage_shows_error_and_ends_both_threads(stage, caplog):
+    cam = VideoCamera(parse_source("demo"), _Staged(stage), opener=lambda s: FakeCapture())
+    statuses = []
+    for frame in cam.frames():
+        statuses.append(frame.status)
+        if frame.status == "error":
+            break
+    deadline = time.monotonic() + 5
+    while _stage_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert statuses[-1] == "error" and statuses.count("live") <= 2
+    assert not _stage_threads()
+    assert f"{stage} failed" in caplog.text
+
+
+def test_stopping_or_the_last_viewer_leaving_ends_both_stages():
+    log = []
+    cam = VideoCamera(parse_source("demo"), _Staged(), opener=lambda s: FakeCapture(log=log),
+                      idle_timeout=0.3)
+    frames = cam.frames()
+    next(frames)
+    assert "video-camera-detect" in _stage_threads()
+    frames.close()  # the last viewer leaves: idle after 0.3 s
+    deadline = time.monotonic() + 5
+    while _stage_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _stage_threads() and log == ["released"]
+    next(cam.frames())  # a new viewer starts it again; stop() ends it at once
+    cam.stop()
+    assert not _stage_threads()

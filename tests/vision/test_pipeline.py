@@ -53,24 +53,33 @@ def test_face_result_as_json_rounds_and_keeps_the_label_order():
     assert d["confidence"] == round(1 / 7, 4)
 
 
-def test_a_locked_pipeline_serialises_its_callers():
-    inside, most = [0], [0]
+def test_a_locked_pipeline_serialises_each_part_but_detects_while_it_classifies():
+    inside = {"detect": 0, "classify": 0}
+    most = {"detect": 0, "classify": 0, "both": 0}
+
+    def busy(part):
+        inside[part] += 1
+        most[part] = max(most[part], inside[part])
+        most["both"] = max(most["both"], inside["detect"] + inside["classify"])
+        time.sleep(0.02)
+        inside[part] -= 1
 
     class Slow:
         def detect(self, frame):
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-            time.sleep(0.02)
-            inside[0] -= 1
-            return []
+            busy("detect")
+            return [(0, 0, 4, 4)]
 
         def analyze(self, frame, faces=None):
-            return self.detect(frame)
+            assert faces is not None  # the locked pipeline detects under its own lock
+            busy("classify")
+            return []
 
     shared = LockedPipeline(Slow())
     threads = [threading.Thread(target=shared.analyze, args=(None,)) for _ in range(6)]
+    threads += [threading.Thread(target=shared.detect, args=(None,)) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert most[0] == 1
+    assert most["detect"] == 1 and most["classify"] == 1  # never two in one part
+    assert most["both"] == 2  # but one thread detects while another classifies

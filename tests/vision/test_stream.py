@@ -20,8 +20,9 @@ def test_stream_holds_a_face_through_short_misses():
             return [face_result(f[0]) for f in (self.detect(frame) if faces is None else faces)]
 
     frame = np.zeros((120, 200, 3), np.uint8)
-    live = StreamAnnotator(Flaky([True, False, False, True, False, True]), hold=2)
+    live = StreamAnnotator(Flaky([True, False, False, True, False, True]), hold=2,
+                           detect_every=1)
     counts = [len(live(frame.copy())[1]) for _ in range(6)]
     assert counts == [1, 1, 1, 1, 1, 1]  # no flicker
-    gone = StreamAnnotator(Flaky([True, False, False, False, False]), hold=2)
+    gone = StreamAnnotator(Flaky([True, False, False, False, False]), hold=2, detect_every=1)
     assert [len(gone(frame.copy())[1]) for _ in range(5)] == [1, 1, 1, 0, 0]

@@ -1,0 +1,92 @@
+"""ferapp.vision.stages: the first stage of the next items overlaps the caller's work,
+in order, bounded, with errors and closing handled."""
+
+import threading
+import time
+
+import pytest
+
+from ferapp.vision.stages import overlapped
+
+
+def stage_threads():
+    return [t for t in threading.enumerate() if t.name == "stage" and t.is_alive()]
+
+
+def test_every_item_in_order_and_the_two_stages_overlap():
+    ran = []
+
+    def first(i):
+        ran.append(("first", i))
+        time.sleep(0.01)
+        return i * i
+
+    out = []
+    for item, result in overlapped(range(30), first):
+        ran.append(("second", item))
+        time.sleep(0.01)
+        out.append((item, result))
+    assert out == [(i, i * i) for i in range(30)]
+    # the first stage of item i+1 ran before the second stage of item i finished
+    assert ran.index(("first", 11)) < ran.index(("second", 10))
+    assert not stage_threads()
+
+
+def test_the_first_stage_stays_at_most_depth_plus_one_ahead():
+    done = []
+    steps = overlapped(range(100), lambda i: done.append(i) or i, depth=2)
+    next(steps)
+    time.sleep(0.2)
+    assert len(done) <= 1 + 2 + 1  # the one taken, two waiting, one blocked on the put
+    steps.close()
+    assert not stage_threads()
+
+
+@pytest.mark.parametrize("where", ["first", "items"])
+def test_an_error_in_the_background_is_raised_at_its_place(where):
+    def items():
+        for i in range(10):
+            if where == "items" and i == 4:
+                raise OSError("read failed")
+            yield i
+
+    def first(i):
+        if where == "first" and i == 4:
+            raise ValueError("bad frame")
+        return i
+
+    got = []
+    with pytest.raises((OSError, ValueError)):
+        for item, _ in overlapped(items(), first):
+            got.append(item)
+    assert got == [0, 1, 2, 3]
+    assert not stage_threads()
+
+
+def test_closing_early_stops_the_thread_and_closes_the_items_there():
+    closed = []
+
+    def items():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(threading.current_thread().name)
+
+    steps = overlapped(items(), lambda i: i)
+    for item, _ in steps:
+        if item == 5:
+            break
+    steps.close()
+    assert closed == ["stage"]  # released in the reading thread, before close returned
+    assert not stage_threads()
+
+
+def test_an_error_in_the_caller_stops_the_thread():
+    with pytest.raises(RuntimeError):
+        for item, _ in overlapped(iter(range(1000)), lambda i: i):
+            if item == 3:
+                raise RuntimeError("draw failed")
+    assert not stage_threads()
