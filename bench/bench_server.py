@@ -2,9 +2,14 @@
 viewers, server CPU time per delivered frame, analyses per source frame, start-up time to
 the first frame and memory, each next to its baseline (1 viewer; the Keras runtime).
 
-    python bench/bench_server.py [--seconds S]
+    python bench/bench_server.py [--seconds S] [--fps F] [--clip photo|devset]
 
-The source is a 30 fps 640x480 video with 4 real faces that the script writes itself.
+The source is a 640x480 video with 4 real faces that the script writes itself (at 30
+frames/s; ``--fps 120`` for a source faster than the stream can analyse): the demo photo
+four times (``photo``, the default) or four moving people of the dev videos (``devset``).
+``--fps`` above 30 also runs today's server (one thread, the detector on every frame,
+every face flipped: ``FER_STAGED=false FER_DETECT_EVERY=1 FER_FLIP_BELOW=1``) on the same
+source as the baseline, and prints the ratio.
 """
 
 import argparse
@@ -18,17 +23,25 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, frame_with_faces
+from common import ROOT, devset_dir, four_face_clip, frame_with_faces
 
 import cv2
 import psutil
 
+from ferapp.system import cpu_name
 
-def write_video(path: Path, seconds: int = 4, fps: float = 30.0):
+TODAY = {"FER_STAGED": "false", "FER_DETECT_EVERY": "1", "FER_FLIP_BELOW": "1"}
+
+
+def write_video(path: Path, seconds: int = 4, fps: float = 30.0, clip: str = "photo"):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
-    base = frame_with_faces(4)
-    for i in range(int(seconds * fps)):
-        writer.write(cv2.convertScaleAbs(base, alpha=1.0, beta=(i % 30) - 15))
+    if clip == "devset":
+        for frame in four_face_clip(devset_dir(), 300):
+            writer.write(frame)
+    else:
+        base = frame_with_faces(4)
+        for i in range(int(seconds * fps)):
+            writer.write(cv2.convertScaleAbs(base, alpha=1.0, beta=(i % 30) - 15))
     writer.release()
 
 
@@ -152,29 +165,52 @@ def measure(port, proc, viewers, seconds):
             "rss_mb": ps.memory_info().rss / 2**20}
 
 
+def viewer_rows(source, seconds, env=None, counts=(1, 4, 16)):
+    port = free_port()
+    proc = start_server(source, port, env=env)
+    try:
+        wait_ready(port, proc)
+        return [measure(port, proc, n, seconds) for n in counts]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def print_rows(rows, title):
+    print(title)
+    print(f"{'viewers':>7} {'fps/viewer':>10} {'min fps':>8} {'vs 1 viewer':>11} "
+          f"{'analyses/s':>10} {'CPU ms/delivered frame':>22} {'RSS MB':>7}")
+    one = rows[0]["fps_mean"]
+    for r in rows:
+        print(f"{r['viewers']:>7} {r['fps_mean']:>10.1f} {r['fps_min']:>8.1f} "
+              f"{r['fps_min'] / one:>10.0%} {r['analyzed_fps']:>10.1f} "
+              f"{r['cpu_ms_per_frame']:>22.2f} {r['rss_mb']:>7.0f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--fps", type=float, default=30.0, help="the source video's frame rate")
+    p.add_argument("--clip", choices=("photo", "devset"), default="photo")
+    p.add_argument("--no-startup", action="store_true", help="skip the start-up rows")
     args = p.parse_args()
+    print(f"{cpu_name()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "four_faces_30fps.mp4"
-        write_video(source)
-        port = free_port()
-        proc = start_server(source, port)
-        try:
-            wait_ready(port, proc)
-            rows = [measure(port, proc, n, args.seconds) for n in (1, 4, 16)]
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        print(f"source: 640x480 video at 30 fps with 4 faces; {args.seconds:.0f} s per row")
-        print(f"{'viewers':>7} {'fps/viewer':>10} {'min fps':>8} {'vs 1 viewer':>11} "
-              f"{'analyses/s':>10} {'CPU ms/delivered frame':>22} {'RSS MB':>7}")
-        one = rows[0]["fps_mean"]
-        for r in rows:
-            print(f"{r['viewers']:>7} {r['fps_mean']:>10.1f} {r['fps_min']:>8.1f} "
-                  f"{r['fps_min'] / one:>10.0%} {r['analyzed_fps']:>10.1f} "
-                  f"{r['cpu_ms_per_frame']:>22.2f} {r['rss_mb']:>7.0f}")
+        source = Path(tmp) / f"four_faces_{args.fps:g}fps.mp4"
+        write_video(source, fps=args.fps, clip=args.clip)
+        what = f"source: 640x480 video at {args.fps:g} fps with 4 faces ({args.clip})"
+        rows = viewer_rows(source, args.seconds)
+        print_rows(rows, f"{what}; {args.seconds:.0f} s per row; as served")
+        if args.fps > 30:
+            base = viewer_rows(source, args.seconds, env=TODAY, counts=(1,))
+            print_rows(base, "today's server (one thread, detect every frame, flip all), "
+                             "same source")
+            print(f"one viewer receives {rows[0]['fps_mean']:.1f} vs {base[0]['fps_mean']:.1f} "
+                  f"frames/s = {rows[0]['fps_mean'] / base[0]['fps_mean']:.2f}x today's; CPU "
+                  f"per delivered frame {rows[0]['cpu_ms_per_frame']:.1f} vs "
+                  f"{base[0]['cpu_ms_per_frame']:.1f} ms")
+        if args.no_startup:
+            return
         ours, ours_rss = first_frame_time(source, "auto")
         base, base_rss = first_frame_time(source, "keras")
         print(f"start-up to first frame: {ours:.2f} s (ONNX Runtime, RSS {ours_rss:.0f} MB) vs "

@@ -119,3 +119,60 @@ class TutorialPipeline:
             cv2.putText(frame, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 0), 2)
             cv2.rectangle(frame, (x, y), (x + w, y + h), (255, 0, 0), 2)
         return cv2.imencode(".jpg", frame)[1].tobytes()
+
+
+def devset_dir() -> Path:
+    """The dev set of real photos and videos ($FER_DEVSET, default ../shared/data/devset)."""
+    return Path(os.environ.get("FER_DEVSET", str(ROOT.parent / "shared" / "data" / "devset")))
+
+
+def clip_frames(path, max_frames: int = 150, width: int = 640) -> list:
+    """The first frames of a video, resized to ``width`` pixels wide."""
+    cap = cv2.VideoCapture(str(path))
+    got = []
+    while len(got) < max_frames:
+        ok, f = cap.read()
+        if not ok:
+            break
+        if f.shape[1] != width:
+            f = cv2.resize(f, (width, round(f.shape[0] * width / f.shape[1])),
+                           interpolation=cv2.INTER_AREA)
+        got.append(f)
+    cap.release()
+    return got
+
+
+FOUR_FACE_CLIPS = ("talking_glasses_01.mp4", "expressions_01.mp4", "talking_01.mp4",
+                   "talking_glasses_01.mp4")
+
+
+def four_face_clip(devset: Path, frames: int = 300) -> list:
+    """A 640x480 clip with four real moving people: four dev videos (the fourth mirrored
+    and 5 s later), each a 320x240 tile whose window pans across its source (up to ~3 px
+    a frame), so faces turn, talk and travel at once."""
+    tiles = []
+    for i, name in enumerate(FOUR_FACE_CLIPS):
+        cap = cv2.VideoCapture(str(devset / "videos" / name))
+        if i == 3:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 150)
+        got = []
+        while len(got) < frames:
+            ok, f = cap.read()
+            if not ok:  # loop a short source
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, f = cap.read()
+                if not ok:
+                    break
+            f = f[:, ::-1] if i == 3 else f
+            scale = 300 / f.shape[0]
+            f = cv2.resize(f, (max(400, round(f.shape[1] * scale)), 300),
+                           interpolation=cv2.INTER_AREA)
+            n = len(got)
+            x = round((f.shape[1] - 320) * (0.5 + 0.5 * np.sin(n / 25 + i)))
+            y = round(60 * (0.5 + 0.5 * np.sin(n / 19 + 2 * i)))
+            got.append(f[y:y + 240, x:x + 320])
+        cap.release()
+        tiles.append(got)
+    n = min(len(t) for t in tiles)
+    return [np.vstack([np.hstack([tiles[0][k], tiles[1][k]]),
+                       np.hstack([tiles[2][k], tiles[3][k]])]) for k in range(n)]
