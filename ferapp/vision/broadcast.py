@@ -172,7 +172,11 @@ class VideoCamera:
         items = self._captured()
         # two stages: this thread classifies, draws and encodes frame n while the
         # "-detect" thread reads and locates the faces of frame n+1
-        steps = (overlapped(items, self._locate, name=f"{self._thread_name}-detect")
+        # (a live source's frames that come while the capture thread is behind are skipped
+        # there, before their detection; a file's wait their turn: none is lost)
+        skippable = (lambda item: item[0] == "frame") if self.source.live else None
+        steps = (overlapped(items, self._locate, name=f"{self._thread_name}-detect",
+                            skippable=skippable)
                  if staged else ((item, None) for item in items))
         try:
             for item, faces in steps:

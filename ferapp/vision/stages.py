@@ -23,8 +23,10 @@ class _Failed:
 
 
 def overlapped(items: Iterable, first: Callable, depth: int = 1, name: str = "stage",
-               join_s: float = 10.0) -> Iterator[tuple[object, object]]:
-    """Yield ``(item, first(item))`` for every item, in order, nothing dropped.
+               join_s: float = 10.0, skippable: Callable | None = None
+               ) -> Iterator[tuple[object, object]]:
+    """Yield ``(item, first(item))`` for every item, in order, nothing dropped (but see
+    ``skippable``).
 
     A background thread iterates ``items`` (reading a video there decodes it there too) and
     computes ``first(item)``; at most ``depth`` results wait for the caller, so the thread
@@ -33,12 +35,16 @@ def overlapped(items: Iterable, first: Callable, depth: int = 1, name: str = "st
     generator (``break``, an exception in the caller, garbage collection) stops the thread
     and closes ``items`` in it, before ``close`` returns (after ``join_s`` seconds, a thread
     stuck in a read is left behind with a warning: it ends when its read does).
+
+    ``skippable(item)``: True for an item that may be dropped, before its first stage,
+    when ``depth`` results already wait (a live camera's frames: the source goes on at its
+    own pace, the newest frames win and latency stays bounded); items are never reordered.
     """
     if depth < 1:
         raise ValueError("depth must be at least 1")
     q: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
-    thread = threading.Thread(target=_produce, args=(items, first, q, stop, name),
+    thread = threading.Thread(target=_produce, args=(items, first, q, stop, name, skippable),
                               name=name, daemon=True)
     thread.start()
     try:
@@ -71,12 +77,17 @@ def _put(q: queue.Queue, stop: threading.Event, entry) -> bool:
     return False
 
 
-def _produce(items, first, q: queue.Queue, stop: threading.Event, name: str):
+def _produce(items, first, q: queue.Queue, stop: threading.Event, name: str,
+             skippable: Callable | None = None):
     """The background stage: (item, first(item)) for each item, then _END or _Failed."""
     it = iter(items)
     try:
         for item in it:
-            if stop.is_set() or not _put(q, stop, (item, first(item))):
+            if stop.is_set():
+                return
+            if skippable is not None and q.full() and skippable(item):
+                continue  # the caller is behind: a live frame it would see late
+            if not _put(q, stop, (item, first(item))):
                 return
         _put(q, stop, _END)
     except BaseException as exc:  # handed to the caller, who raises it

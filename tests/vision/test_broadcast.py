@@ -1,5 +1,6 @@
 """ferapp.vision.broadcast: one capture thread per source, shared by every viewer."""
 
+import itertools
 import threading
 import time
 
@@ -189,3 +190,24 @@ def test_stopping_or_the_last_viewer_leaving_ends_both_stages():
     next(cam.frames())  # a new viewer starts it again; stop() ends it at once
     cam.stop()
     assert not _stage_threads()
+
+
+def test_a_live_source_faster_than_the_analysis_skips_frames_and_never_reorders():
+    class SlowFinish(_Staged):
+        def finish(self, frame, faces):
+            time.sleep(0.02)  # the analysis takes 20 ms, the camera gives a frame every 2
+            return frame, []
+
+    capture = FakeCapture(fps=500)
+    cam = VideoCamera(parse_source("0"), SlowFinish(), opener=lambda s: capture)
+    values = []
+    for frame in cam.frames():
+        gray = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        values.append(int(gray[0, 0]))  # the capture's frame number (mod 255)
+        if len(values) >= 12:
+            break
+    cam.stop()
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    assert all(s > 0 for s in steps)  # in order
+    assert sum(steps) > 2 * len(steps)  # frames were skipped: the viewer sees the newest
+    assert cam.frames_analyzed < capture.n  # skipped frames were never analysed

@@ -90,3 +90,19 @@ def test_an_error_in_the_caller_stops_the_thread():
             if item == 3:
                 raise RuntimeError("draw failed")
     assert not stage_threads()
+
+
+def test_a_behind_caller_skips_skippable_items_in_order_and_keeps_the_rest():
+    def items():
+        for i in range(300):
+            time.sleep(0.001)  # a live source at its own pace
+            yield i
+
+    located = []
+    got = []
+    for item, _ in overlapped(items(), located.append, skippable=lambda i: i % 50 != 0):
+        got.append(item)
+        time.sleep(0.01)  # the caller is ten times slower than the source
+    assert got == sorted(got) and len(got) < 150  # skipped, never reordered
+    assert {0, 50, 100, 150, 200, 250} <= set(got)  # the others are never skipped
+    assert located == got  # skipped before their first stage: no work wasted on them
