@@ -9,8 +9,8 @@ Layers, each importing only from the ones below it (tests/test_layout.py checks 
                bias, weight averaging, metrics and evaluation, export and int8 quantisation
 * ``vision``   sources and captures, image intake (headers, then decoders), face
                detectors, crop and alignment, the detect -> crop -> classify -> draw
-               pipeline, tracking and smoothing, the stream step, the served classifier
-               (ONNX Runtime)
+               pipeline, tracking and smoothing, motion between detector passes, two
+               stages on two threads, the stream step, the served classifier (ONNX Runtime)
 * ``labels``   the emotion names, their colours and the per-face CSV columns
 * ``system``   process-level helpers: cores, native log silencing, heap trimming, atomic
                writes, the repository root
