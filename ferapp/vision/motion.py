@@ -84,8 +84,11 @@ class FaceLocator:
             return None  # the source changed size: detect afresh
         grids = [self._grid(f.box, scale) for f in self._faces]
         pts = np.concatenate(grids).astype(np.float32).reshape(-1, 1, 2)
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, small, pts, None, **_LK)
-        back, st_back, _ = cv2.calcOpticalFlowPyrLK(small, prev, nxt, None, **_LK)
+        try:
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, small, pts, None, **_LK)
+            back, st_back, _ = cv2.calcOpticalFlowPyrLK(small, prev, nxt, None, **_LK)
+        except cv2.error:  # a frame too small for the pyramid: let the detector say
+            return None
         fb = np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
         ok = (st.ravel() == 1) & (st_back.ravel() == 1) & (fb < self.max_fb)
         out, start = [], 0

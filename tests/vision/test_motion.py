@@ -82,3 +82,12 @@ def test_the_stream_step_keeps_one_id_per_person(talking, shipped_model, detecto
     live = StreamAnnotator(ExpressionPipeline(shipped_model, detector), detect_every=3)
     ids = {r.face_id for f in talking for r in live(f.copy())[1]}
     assert ids == {0}
+
+
+def test_odd_sized_frames_in_the_middle_of_a_stream_are_handled(talking, detector):
+    locate = FaceLocator(detector.detect, every=2)
+    odd = [np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 3), np.uint8),
+           cv2.resize(talking[5], (4000, 2250)), np.zeros((3, 7, 3), np.uint8)]
+    counts = [len(locate(f)) for f in [*talking[:4], *odd, *talking[4:10]]]
+    assert counts[:4] == [1] * 4 and counts[4:6] == [0, 0] and counts[6] == 1
+    assert counts[7] == 0 and counts[8:] == [1] * 6  # back on the face after the odd ones
