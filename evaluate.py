@@ -3,6 +3,7 @@
     python evaluate.py [--split both|private|public] [--model-dir DIR] [--out DIR]
                        [--runtime auto|int8|onnx|keras] [--no-flip] [--markdown]
     python evaluate.py --photos DIR [--detector centerface|yunet|haar]   # real photos
+    python evaluate.py --ensemble EXPORT EXPORT ...   # several exports averaged, as one
 
 Scores the model as the app serves it (by default: the int8 ONNX model when the export
 has one, with horizontal-flip test-time augmentation), on the original FER-2013 labels and
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ferapp.learning import data as fer_data
 from ferapp.learning import ferplus
+from ferapp.learning.ensemble import Ensemble, check_members
 from ferapp.learning.evaluation import SPLIT_NAMES, evaluate, format_report, markdown
 from ferapp.learning.ferplus import FerPlusError
 from ferapp.learning.photos import (
@@ -49,6 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--no-flip", action="store_true",
                    help="without the horizontal-flip test-time augmentation the app serves")
     p.add_argument("--markdown", action="store_true", help="also print the README's tables")
+    p.add_argument("--ensemble", nargs="+", default=None, metavar="EXPORT",
+                   help="score these exports as one model: the mean of their probabilities, "
+                        "each face averaged with its mirror image (same labels and input size)")
     p.add_argument("--photos", default=None, metavar="DIR",
                    help="instead of FER-2013: score a folder of labelled photos "
                         "(<emotion>/<source>_<name>.jpg) through the app's still-image path, "
@@ -93,9 +98,12 @@ def main(argv=None) -> int:
             fer_data.list_split(args.data, s)
         if args.votes:  # a bad votes file is an error before the model loads
             ferplus.read_votes(args.votes, args.data)
+        if args.ensemble:
+            check_members(args.ensemble)  # before any model loads
+        model = Ensemble(args.ensemble, args.runtime) if args.ensemble else None
         report = evaluate(Path(args.model_dir), Path(args.data), splits, Path(args.out),
                           args.runtime, not args.no_flip,
-                          Path(args.votes) if args.votes else None)
+                          Path(args.votes) if args.votes else None, model=model)
     except (fer_data.DataError, ModelLoadError, FerPlusError) as exc:
         return fail(exc)
     print(format_report(report))

@@ -12,6 +12,7 @@ import sys
 
 from ferapp.learning import data as fer_data
 from ferapp.learning.architectures import ARCHITECTURES, PRECISIONS
+from ferapp.learning.ensemble import check_members
 from ferapp.learning.ferplus import FerPlusError
 from ferapp.vision.classifier import JSON_NAME, ModelLoadError, weights_file
 
@@ -59,10 +60,11 @@ def parse_args(argv=None):
                    help="warm start from these weights (an export folder or its "
                         "model_weights.h5, same --arch; the class bias the export records "
                         "is taken out first); the schedule starts anew")
-    p.add_argument("--teacher", default=None, metavar="EXPORT",
+    p.add_argument("--teacher", action="append", default=None, metavar="EXPORT",
                    help="distil from a trained export (folder or model_weights.h5; '.' is "
                         "the shipped model): its flip-averaged predictions on the Training "
-                        "faces take --teacher-mix of every target")
+                        "faces take --teacher-mix of every target; repeat it to distil an "
+                        "ensemble (the teachers' probabilities averaged)")
     p.add_argument("--teacher-mix", type=float, default=0.5, metavar="W",
                    help="the teacher's share of each target (with --teacher)")
     p.add_argument("--teacher-temperature", type=float, default=1.0, metavar="T",
@@ -124,11 +126,12 @@ def check_args(args) -> str | None:
         fer_data.list_split(args.data, "train")
         if args.init and not args.resume:
             weights_file(args.init)
-        if args.teacher:
-            teacher = weights_file(args.teacher)
+        for path in args.teacher or ():
+            teacher = weights_file(path)
             if not (teacher.parent / JSON_NAME).is_file():
-                raise ModelLoadError(f"teacher {args.teacher} has no model.json beside "
-                                     f"{teacher.name}")
+                raise ModelLoadError(f"teacher {path} has no model.json beside {teacher.name}")
+        if args.teacher and len(args.teacher) > 1:
+            check_members(args.teacher)  # the same labels and input size
     except (fer_data.DataError, ModelLoadError) as exc:
         return str(exc)
     return None
@@ -144,7 +147,9 @@ def config_from(args):
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
         erase_prob=args.erase, min_recall=args.min_recall, distribute=args.distribute,
-        init_weights=args.init, snapshots=args.snapshots, teacher=args.teacher,
+        init_weights=args.init, snapshots=args.snapshots,
+        teacher=(args.teacher[0] if len(args.teacher) == 1 else list(args.teacher))
+        if args.teacher else None,
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
         teacher_temperature=args.teacher_temperature,
         average_last=args.average_last, precision=args.precision,

@@ -33,10 +33,11 @@ class TrainConfig:
     # distribution (images FER+ does not label keep the one-hot). 0: original labels only.
     target_mix: float = 0.0
     votes_path: str | None = None  # default: <data_dir>/ferplus_votes.csv
-    # Distillation: a trained export (folder or model_weights.h5) whose predictions on the
-    # Training faces (flip-averaged, recorded class bias removed, softened by the temperature)
-    # take this share of every target; the one-hot/FER+ mix above keeps the rest.
-    teacher: str | None = None
+    # Distillation: a trained export (folder or model_weights.h5), or a list of them (an
+    # ensemble: their probabilities averaged), whose predictions on the Training faces
+    # (flip-averaged, recorded class bias removed, softened by the temperature) take this
+    # share of every target; the one-hot/FER+ mix above keeps the rest.
+    teacher: str | list[str] | None = None
     teacher_mix: float = 0.0
     teacher_temperature: float = 1.0
     seed: int = 1337

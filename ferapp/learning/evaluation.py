@@ -81,12 +81,13 @@ def score_split(model, data_dir: Path, split: str, votes_path: Path | None = Non
 
 def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out: Path | None = None,
              runtime: str = "auto", flip_tta: bool = True,
-             votes_path: Path | None = None) -> dict:
+             votes_path: Path | None = None, model=None) -> dict:
     """Evaluate on each split and label set; write the report files when ``out`` is given.
-    ``runtime`` and ``flip_tta`` as in FacialExpressionModel (defaults: as served)."""
+    ``runtime`` and ``flip_tta`` as in FacialExpressionModel (defaults: as served);
+    ``model``: score this one (an Ensemble) instead of the export in ``model_dir``."""
     if isinstance(splits, str):
         splits = (splits,)
-    model = load_export(model_dir, runtime=runtime, flip_tta=flip_tta)
+    model = model or load_export(model_dir, runtime=runtime, flip_tta=flip_tta)
     report = {"splits": {}, "split_sizes": {
         name: len(fer_data.list_split(data_dir, s))
         for s, name in (("train", "Training"), *SPLIT_NAMES.items())}}
@@ -102,8 +103,10 @@ def evaluate(model_dir: Path, data_dir: Path, splits=("public", "private"), out:
                 save_confusion(cm, out, f"confusion_{split}_{labels}",
                                f"{SPLIT_NAMES[split]}, {LABEL_SETS[labels]}: accuracy {acc:.3f}")
     training_file = model_dir / TRAINING_NAME
-    report["training"] = json.loads(training_file.read_text()) if training_file.exists() else None
-    report["model_dir"] = str(model_dir)
+    members = getattr(model, "paths", None)  # an ensemble: its exports
+    report["training"] = (json.loads(training_file.read_text())
+                          if training_file.exists() and not members else None)
+    report["model_dir"] = [str(p) for p in members] if members else str(model_dir)
     report["runtime"] = model.runtime
     report["hflip_tta"] = model.flip_tta
     report["date"] = datetime.now(UTC).isoformat(timespec="seconds")

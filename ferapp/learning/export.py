@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ferapp.labels import EMOTIONS
 from ferapp.learning.quantize import quantize_int8, with_class_bias
 from ferapp.system import atomic_write_text
 from ferapp.vision.classifier import (
@@ -53,9 +54,10 @@ def export_artifacts(model, out_dir: str | Path, training: dict | None = None,
     paths = {"json": out / JSON_NAME, "weights": out / WEIGHTS_NAME}
     atomic_write_text(paths["json"], arch)
     clean.save(paths["weights"])
-    if training is not None:
+    if training is not None:  # with the label order of the outputs (ensembles check it)
         paths["training"] = out / TRAINING_NAME
-        atomic_write_text(paths["training"], json.dumps(training, indent=2))
+        atomic_write_text(paths["training"],
+                          json.dumps({"labels": list(EMOTIONS), **training}, indent=2))
     if onnx:
         try:
             paths["onnx"] = export_onnx(clean, out / ONNX_NAME, file_sha256(paths["weights"]))

@@ -45,8 +45,16 @@ def teacher_probs(teacher: str | Path, faces: np.ndarray, temperature: float = 1
     eps = 1e-7
     log_p = (np.log(predict(model, faces, batch_size) + eps)
              + np.log(predict(model, faces[:, :, ::-1], batch_size) + eps)) / 2
-    z = log_p / temperature
-    z -= z.max(axis=1, keepdims=True)
+    return _normalised(log_p / temperature)
+
+
+def soften(p: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities ``p`` (N, 7) softened with ``temperature``: p ∝ p^(1/T)."""
+    return _normalised(np.log(p + 1e-7) / temperature)
+
+
+def _normalised(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return (p / p.sum(axis=1, keepdims=True)).astype("float32")
 

@@ -27,6 +27,7 @@ from ferapp.learning.config import (
     scaled_for_devices,
     setup_data_parallel,
 )
+from ferapp.learning.ensemble import ensemble_probs
 from ferapp.learning.export import export_artifacts
 from ferapp.learning.network import build_model, dtype_policy
 from ferapp.learning.quantize import calibration_faces
@@ -77,7 +78,9 @@ def training_targets(cfg: TrainConfig, x_tr: np.ndarray, y_tr: np.ndarray,
     teacher's share when the run distils."""
     targets = make_targets(y_tr, v_tr, cfg.target_mix)
     if cfg.teacher and cfg.teacher_mix:
-        soft = teacher_probs(cfg.teacher, x_tr, cfg.teacher_temperature)
+        soft = (teacher_probs(cfg.teacher, x_tr, cfg.teacher_temperature)
+                if isinstance(cfg.teacher, str)
+                else ensemble_probs(cfg.teacher, x_tr, cfg.teacher_temperature))
         log.info("teacher %s (T=%g) takes %.2f of each target; it agrees with the original "
                  "labels on %.4f of the Training faces", cfg.teacher, cfg.teacher_temperature,
                  cfg.teacher_mix, float(np.mean(soft.argmax(1) == y_tr)))
@@ -160,8 +163,15 @@ def weight_sources(cfg: TrainConfig) -> dict:
     """Which weights a run started from and learned from (``--init``, ``--teacher``): each
     path as given and its weights file's SHA-256, so a later reader can tell which model
     a path such as ``.`` meant when the run began."""
-    return {role: {"path": str(path), "weights_sha256": file_sha256(weights_file(path))}
-            for role, path in (("init", cfg.init_weights), ("teacher", cfg.teacher)) if path}
+    def source(path):
+        return {"path": str(path), "weights_sha256": file_sha256(weights_file(path))}
+
+    out = {"init": source(cfg.init_weights)} if cfg.init_weights else {}
+    if isinstance(cfg.teacher, str):
+        out["teacher"] = source(cfg.teacher)
+    elif cfg.teacher:
+        out["teachers"] = [source(p) for p in cfg.teacher]
+    return out
 
 
 def warm_start(model, weights: str | Path):

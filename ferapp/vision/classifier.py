@@ -215,6 +215,14 @@ class FacialExpressionModel:
         return EMOTIONS[int(np.argmax(self.predict_scores(face)[0]))]
 
 
+def check_export(folder: str | Path) -> int:
+    """The input size of the export in ``folder`` (or of this weights file and the
+    model.json beside it), read without Keras; ModelLoadError when a file is missing or
+    unreadable."""
+    weights = weights_file(folder)
+    return _check_files(weights.parent / JSON_NAME, weights)
+
+
 def load_export(folder: str | Path, **kwargs) -> FacialExpressionModel:
     """The model of an export folder (model.json + model_weights.h5); ``kwargs`` as for
     FacialExpressionModel."""

@@ -212,3 +212,35 @@ def test_distillation_from_an_export_in_smoke_mode(tmp_path, smoke_run):
         bad = run_script("train.py", *args, "--out", str(tmp_path / "bad"), *extra)
         assert bad.returncode == 2 and message in bad.stderr.strip().splitlines()[-1]
         assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_distillation_from_an_ensemble_in_smoke_mode(tmp_path, smoke_run, tiny_model_dir):
+    import numpy as np
+
+    from ferapp.vision.classifier import load_export
+
+    teachers = [smoke_run, tiny_model_dir]  # two tiny teachers of two architectures
+    out = tmp_path / "student"
+    student = run_script("train.py", *SMOKE, "--epochs", "1", "--out", str(out),
+                         "--teacher", str(teachers[0]), "--teacher", str(teachers[1]),
+                         "--teacher-mix", "0.7", "--teacher-temperature", "2")
+    assert student.returncode == 0, student.stderr[-2000:]
+    training = json.loads((out / "training.json").read_text())
+    assert training["config"]["teacher"] == [str(t) for t in teachers]
+    assert [s["path"] for s in training["weight_sources"]["teachers"]] == [
+        str(t) for t in teachers]
+    assert training["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                  "neutral"]
+    # the student export loads as the app loads a model, and serves scores
+    model = load_export(out)
+    scores = model.predict_scores(np.zeros((2, 48, 48), np.uint8))
+    assert model.runtime in ("int8", "onnx") and scores.shape == (2, 7)
+
+    swapped = tmp_path / "swapped"
+    shutil.copytree(tiny_model_dir, swapped)
+    (swapped / "training.json").write_text(json.dumps({"labels": ["happy"] * 7}))
+    bad = run_script("train.py", *SMOKE, "--epochs", "1", "--out", str(tmp_path / "bad"),
+                     "--teacher", str(smoke_run), "--teacher", str(swapped))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "labels in another order" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()
