@@ -27,6 +27,9 @@ def add_target_options(p):
     p.add_argument("--rotation", type=float, default=10.0, help="max rotation, degrees")
     p.add_argument("--erase", type=float, default=0.0, metavar="P",
                    help="probability of random erasing per training face")
+    p.add_argument("--photo-aug", type=float, default=0.0, metavar="P",
+                   help="probability per training face of what real photos add: blur, JPEG, "
+                        "low light, noise, low contrast")
     p.add_argument("--min-recall", type=float, default=0.0, metavar="R",
                    help="after training, tune a per-class output bias on PublicTest so the "
                         "weakest class's recall is at least R (0: off)")
@@ -114,6 +117,8 @@ def check_args(args) -> str | None:
     before Keras starts (and prints its own start-up lines)."""
     if not 0 <= args.target_mix <= 1:
         return "--target-mix must be between 0 and 1"
+    if not 0 <= args.photo_aug <= 1:
+        return "--photo-aug must be between 0 and 1"
     if args.teacher and not (0 < args.teacher_mix <= 1 and args.teacher_temperature > 0):
         return "--teacher-mix must be in (0, 1] and --teacher-temperature above 0"
     try:
@@ -146,7 +151,8 @@ def config_from(args):
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, limit=args.smoke,
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
-        erase_prob=args.erase, min_recall=args.min_recall, distribute=args.distribute,
+        erase_prob=args.erase, photo_prob=args.photo_aug, min_recall=args.min_recall,
+        distribute=args.distribute,
         init_weights=args.init, snapshots=args.snapshots,
         teacher=(args.teacher[0] if len(args.teacher) == 1 else list(args.teacher))
         if args.teacher else None,

@@ -17,7 +17,8 @@ from ferapp.learning.targets import make_targets
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented (flip, rotation, shift, zoom, erasing) batches from uint8 arrays.
+    """Shuffled, augmented (flip, rotation, shift, zoom, erasing, real-photo degradation)
+    batches from uint8 arrays.
 
     ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets.
     """
@@ -68,4 +69,30 @@ class AugmentedBatches(keras.utils.PyDataset):
             w = int(min(size, round(np.sqrt(area / aspect))))
             top, left = r.integers(0, size - h + 1), r.integers(0, size - w + 1)
             out[top:top + h, left:left + w] = r.integers(0, 256, (h, w), dtype=np.uint8)
+        if c.photo_prob and r.random() < c.photo_prob:
+            out = photo_degrade(out, r)
         return out
+
+
+def photo_degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a real photo or webcam frame adds to a face, each with probability 1/2 (at
+    least one): defocus or motion blur, JPEG compression, low light (darker, gamma),
+    sensor noise, low contrast. uint8 in, uint8 out, same size."""
+    steps = rng.random(5) < 0.5
+    steps[rng.integers(0, 5)] = True
+    out = face.astype(np.float32)
+    if steps[0]:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.4))
+    if steps[2]:
+        gain, gamma = rng.uniform(0.35, 0.9), rng.uniform(1.0, 1.8)
+        out = 255 * (out / 255) ** gamma * gain
+    if steps[3]:
+        out = out + rng.normal(0, rng.uniform(2, 9), out.shape)
+    if steps[4]:
+        mean = out.mean()
+        out = mean + (out - mean) * rng.uniform(0.5, 0.85)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if steps[1]:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 85))])
+        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out
+    return out

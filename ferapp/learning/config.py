@@ -47,6 +47,9 @@ class TrainConfig:
     zoom: float = 0.1
     flip: bool = True
     erase_prob: float = 0.0  # probability of erasing one random rectangle (2-20 % of the face)
+    # probability of what a real photo adds to a face (augment.photo_degrade): blur, JPEG,
+    # low light, sensor noise, low contrast
+    photo_prob: float = 0.0
     # after training: per-class output bias chosen on PublicTest so that the weakest class's
     # recall (original labels) is at least this, at the least cost in mean accuracy (0: off)
     min_recall: float = 0.0

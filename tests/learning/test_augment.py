@@ -3,6 +3,8 @@ augmented, reproducible from the seed, untouched when augmentation is off."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ferapp.learning.augment import AugmentedBatches
@@ -42,3 +44,30 @@ def test_each_epoch_reshuffles():
     first = batches.order.copy()
     batches.on_epoch_end()
     assert sorted(batches.order) == list(range(32)) and not np.array_equal(first, batches.order)
+
+
+def test_photo_degradation_blurs_darkens_or_compresses_a_real_face_reproducibly(grace_hopper):
+    import cv2
+
+    from ferapp.learning.augment import photo_degrade
+
+    face = cv2.resize(cv2.cvtColor(grace_hopper, cv2.COLOR_BGR2GRAY)[40:440, 60:460], (48, 48))
+    outs = [photo_degrade(face, np.random.default_rng(s)) for s in range(40)]
+    assert all(o.shape == face.shape and o.dtype == np.uint8 for o in outs)
+    assert all(not np.array_equal(o, face) for o in outs)  # at least one change each time
+    np.testing.assert_array_equal(photo_degrade(face, np.random.default_rng(3)), outs[3])
+
+    def sharpness(img):
+        return cv2.Laplacian(img, cv2.CV_64F).var()
+
+    means = [o.mean() for o in outs]
+    assert min(means) < 0.7 * face.mean()  # some in low light
+    assert np.median([sharpness(o) / sharpness(face) for o in outs]) < 1.5  # not sharper
+    assert min(sharpness(o) for o in outs) < 0.5 * sharpness(face)  # some blurred
+    x, y = faces(8)
+    cfg = TrainConfig(batch_size=8, seed=5, photo_prob=1.0, rotation_deg=0, shift=0,
+                      zoom=0, flip=False)
+    for prob in (0.0, 1.0):  # with every other augmentation off, only this changes faces
+        batches = AugmentedBatches(x, y, replace(cfg, photo_prob=prob))
+        got = batches[0][0][..., 0]
+        assert np.array_equal(got, x[batches.order[:8]]) == (prob == 0.0)
