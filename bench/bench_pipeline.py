@@ -8,11 +8,12 @@ on the dev videos: frames/s and the faces kept against detecting every frame.
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import ROOT, TutorialPipeline, frame_with_faces, timeit  # noqa: E402
+from common import ROOT, TutorialPipeline, clip_frames, frame_with_faces, timeit  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -53,26 +54,11 @@ def stages(model, name, n, repeat):
 def every_k(model, devset: Path, ks=(1, 2, 3), max_frames=150):
     """Per k: ms per frame (detect every k-th, classify all) and share of the faces found
     by per-frame detection that the reused boxes still cover (IoU >= 0.4)."""
-    clips = sorted((devset / "videos").glob("*.mp4"))
-    frames = []
-    for clip in clips:
-        cap = cv2.VideoCapture(str(clip))
-        got = []
-        while len(got) < max_frames:
-            ok, f = cap.read()
-            if not ok:
-                break
-            if f.shape[1] != 640:
-                f = cv2.resize(f, (640, round(f.shape[0] * 640 / f.shape[1])))
-            got.append(f)
-        cap.release()
-        frames.append(got)
+    frames = [clip_frames(clip, max_frames) for clip in sorted((devset / "videos").glob("*.mp4"))]
     detector = make_detector()
     reference = [[detector.detect(f) for f in clip] for clip in frames]
     rows = []
     for k in ks:
-        import time
-
         kept = total = 0
         spent, count = 0.0, 0
         for clip, ref in zip(frames, reference, strict=True):
