@@ -2,12 +2,15 @@
 and the crop margin that matches how FER-2013 frames its faces.
 
     python bench/bench_align.py [--model-dir DIR] [--limit 600] [--detector centerface]
+                                [--margins 0.9,1.0,...] [--offsets -0.04,0,0.04]
 
 Each PublicTest face (48x48) is enlarged 3x onto a 336x336 canvas (its border extended),
 rotated by 0, ±15, ±30, ±45 degrees, found by the detector, cropped (rotated upright from
 the eye landmarks, or not) and classified by the served model. Accuracy counts a face the
 detector misses as wrong. Baseline in the same run: the model on the original 48x48 faces.
-The margin table (upright faces) chooses the crop margin on PublicTest.
+The margin table (upright faces) chooses the crop margin on PublicTest; with --offsets it
+also moves the crop centre down by a share of the box height (negative: up), as
+bench/bench_crop.py does on real photos, to check there how FER-2013 frames its faces.
 """
 
 import argparse
@@ -15,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from common import ROOT, shifted  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -45,23 +48,40 @@ def central(dets, canvas=336):
                + abs(d.box[1] + d.box[3] / 2 - c))
 
 
-def run(model, detector, x, y, angles, margins, align_modes):
-    """{(angle, margin, align): (correct, found)} over all faces."""
+def fer_framing(detector, x, zoom: int = 3, canvas: int = 336):
+    """How FER-2013 frames a face against the detector's box, measured directly: each
+    upright face's 48x48 square is known on the canvas, so the margin that reproduces it is
+    its side / the box's larger side, and its vertical offset is (square centre - box
+    centre) / box height. Returns the per-face values (found faces only) as arrays."""
+    side, centre = 48 * zoom, canvas / 2
+    margins, offsets = [], []
+    for face in x:
+        det = central(detector.detect(cv2.cvtColor(scene(face, 0), cv2.COLOR_GRAY2BGR)))
+        if det is not None:
+            bx, by, bw, bh = det.box
+            margins.append(side / max(bw, bh))
+            offsets.append((centre - (by + bh / 2)) / bh)
+    return np.array(margins), np.array(offsets)
+
+
+def run(model, detector, x, y, angles, settings, align_modes):
+    """{(angle, (margin, offset), align): (correct, found)} over all faces."""
     stats = {}
     for angle in angles:
-        crops = {k: [] for k in ((m, a) for m in margins for a in align_modes)}
+        crops = {k: [] for k in ((st, a) for st in settings for a in align_modes)}
         keep = []
         for face in x:
             img = scene(face, angle)
             det = central(detector.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)))
             keep.append(det is not None)
-            for m, a in crops:
-                crops[(m, a)].append(crop_faces(img, [det], 48, m, a)[0] if det else
-                                     np.zeros((48, 48), np.uint8))
+            for (m, off), a in crops:
+                crops[((m, off), a)].append(
+                    crop_faces(img, [shifted(det, off)], 48, m, a)[0] if det else
+                    np.zeros((48, 48), np.uint8))
         keep = np.array(keep)
-        for (m, a), faces in crops.items():
+        for (st, a), faces in crops.items():
             pred = model.predict_scores(np.stack(faces)).argmax(1)
-            stats[(angle, m, a)] = (int(((pred == y) & keep).sum()), int(keep.sum()))
+            stats[(angle, st, a)] = (int(((pred == y) & keep).sum()), int(keep.sum()))
     return stats
 
 
@@ -72,6 +92,8 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=600)
     p.add_argument("--detector", default="centerface")
     p.add_argument("--margins", default="0.9,1.0,1.1,1.2,1.3")
+    p.add_argument("--offsets", default="0",
+                   help="vertical offsets of the crop centre, shares of the box height")
     args = p.parse_args(argv)
     d = Path(args.model_dir)
     model = FacialExpressionModel(d / "model.json", d / "model_weights.h5")
@@ -82,16 +104,24 @@ def main(argv=None):
     margins = [float(m) for m in args.margins.split(",")]
     print(f"{n} PublicTest faces, detector {args.detector}; baseline (the 48x48 faces as "
           f"given): accuracy {base:.3f}")
-    upright = run(model, detector, x, y, [0], margins, [True])
-    print("\ncrop margin (upright faces, aligned): accuracy / found")
-    best = max(margins, key=lambda m: upright[(0, m, True)][0])
-    for m in margins:
-        c, f = upright[(0, m, True)]
-        print(f"  margin {m:.2f}: {c / n:.3f}  ({f}/{n} found){'  <- best' if m == best else ''}")
+    fm, fo = fer_framing(detector, x)
+    q = [25, 50, 75]
+    print("\nFER-2013's own framing against the detector's box ({} faces found): margin "
+          "{:.2f} / {:.2f} / {:.2f}, vertical offset {:+.3f} / {:+.3f} / {:+.3f} "
+          "(quartiles)".format(len(fm), *np.percentile(fm, q), *np.percentile(fo, q)))
+    offsets = [float(o) for o in args.offsets.split(",")]
+    settings = [(m, o) for m in margins for o in offsets]
+    upright = run(model, detector, x, y, [0], settings, [True])
+    print("\ncrop margin and vertical offset (upright faces, aligned): accuracy / found")
+    best = max(settings, key=lambda st: upright[(0, st, True)][0])
+    for st in settings:
+        c, f = upright[(0, st, True)]
+        print(f"  margin {st[0]:.2f} offset {st[1]:+.2f}: {c / n:.3f}  ({f}/{n} found)"
+              f"{'  <- best' if st == best else ''}")
     angles = [0, 15, -15, 30, -30, 45, -45]
     stats = run(model, detector, x, y, angles, [best], [True, False])
-    print(f"\nrotated faces, margin {best:.2f}: accuracy with alignment / without "
-          f"(faces found)")
+    print(f"\nrotated faces, margin {best[0]:.2f} offset {best[1]:+.2f}: accuracy with "
+          f"alignment / without (faces found)")
     print(f"  {'angle':>6} {'aligned':>8} {'not aligned':>12} {'found':>7}")
     for a in angles:
         ca, f = stats[(a, best, True)]

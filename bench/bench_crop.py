@@ -13,7 +13,7 @@ wilddev is for measuring and choosing among a few candidates, never for training
 import argparse
 import os
 
-from common import ROOT
+from common import ROOT, shifted
 
 import cv2
 import numpy as np
@@ -21,18 +21,10 @@ import numpy as np
 from ferapp.labels import EMOTIONS
 from ferapp.learning.photos import labelled_photos
 from ferapp.system import cpu_name
-from ferapp.vision.boxes import Detection
 from ferapp.vision.classifier import default_model
 from ferapp.vision.crop import crop_faces
 from ferapp.vision.detect import make_detector
 from ferapp.vision.intake import decode_image
-
-
-def shifted(face: Detection, offset: float) -> Detection:
-    x, y, w, h = face.box
-    dy = offset * h
-    eyes = None if face.eyes is None else tuple((ex, ey + dy) for ex, ey in face.eyes)
-    return Detection((x, int(round(y + dy)), w, h), face.score, eyes)
 
 
 def main():

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from ferapp.labels import EMOTIONS  # noqa: E402
+from ferapp.vision.boxes import Detection  # noqa: E402
 from ferapp.vision.crop import crop_faces  # noqa: E402
 from ferapp.vision.sources import demo_photo  # noqa: E402
 
@@ -176,3 +177,11 @@ def four_face_clip(devset: Path, frames: int = 300) -> list:
     n = min(len(t) for t in tiles)
     return [np.vstack([np.hstack([tiles[0][k], tiles[1][k]]),
                        np.hstack([tiles[2][k], tiles[3][k]])]) for k in range(n)]
+
+
+def shifted(face: Detection, offset: float) -> Detection:
+    """The detection moved down by ``offset`` of its height (negative: up), eyes too."""
+    x, y, w, h = face.box
+    dy = offset * h
+    eyes = None if face.eyes is None else tuple((ex, ey + dy) for ex, ey in face.eyes)
+    return Detection((x, int(round(y + dy)), w, h), face.score, eyes)
