@@ -21,8 +21,9 @@ from ferapp.offline.inputs import InputError, is_batch, single_input
 from ferapp.offline.recording import analyze_images, analyze_video
 from ferapp.offline.report import plot_timelines, summarize
 from ferapp.system import atomic_path, atomic_write_text, quiet_native_logs
-from ferapp.vision.classifier import ModelLoadError, default_model
+from ferapp.vision.classifier import ModelLoadError
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.models import check_members, default_model, model_dirs
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
@@ -50,6 +51,10 @@ def parse_args(argv=None):
                         f"live stream does (default {DEFAULT_SMOOTH_S:g}; 0: per frame)")
     p.add_argument("--detector", choices=DETECTORS, default="centerface",
                    help="face detector (haar needs no extra package)")
+    p.add_argument("--model-dir", nargs="+", default=None, metavar="EXPORT",
+                   help="the model's export folder (default: $FER_MODEL_DIR or the shipped "
+                        "model); several folders: their ensemble, the mean of their "
+                        "probabilities, every face with its mirror image")
     p.add_argument("--engine", choices=("local", "ray"), default=None,
                    help="many recordings: a process pool on this machine (local, the "
                         "default) or a Ray cluster (ray)")
@@ -76,8 +81,10 @@ def main_batch(args) -> int:
     """Many recordings -> per-recording outputs, one Parquet dataset, summary and failures."""
     if args.out is None:
         return fail("give --out DIR for many recordings")
+    models = args.model_dir and tuple(str(Path(d).resolve()) for d in args.model_dir)
     opts = batch.Options(every=args.every, write_video=not args.no_video, smooth=args.smooth,
-                         detector=args.detector, detect_every=args.detect_every)
+                         detector=args.detector, detect_every=args.detect_every,
+                         model_dir=models)  # absolute: Ray workers start elsewhere
     try:
         report = batch.run(args.input, args.out, engine=args.engine or "local",
                            address=args.address, workers=args.workers, force=args.force,
@@ -107,7 +114,7 @@ def analyze_one(args, src: Path, out: Path):
     """The faces table of one video, image or folder of images (written outputs: the
     annotated video or photos)."""
     kind, target = single_input(src)
-    pipeline = ExpressionPipeline(default_model(), make_detector(args.detector),
+    pipeline = ExpressionPipeline(default_model(args.model_dir), make_detector(args.detector),
                                   still=kind == "images")
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".tmp-*"):  # what a killed run was writing
@@ -153,6 +160,10 @@ def main_single(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     quiet_native_logs()
+    try:  # a wrong export is one error before any work, not one per recording
+        check_members(model_dirs(args.model_dir))
+    except ModelLoadError as exc:
+        return fail(exc)
     return main_batch(args) if is_batch(args.input, args.engine) else main_single(args)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ferapp.learning import data as fer_data
 from ferapp.learning import ferplus
-from ferapp.learning.ensemble import Ensemble, check_members
 from ferapp.learning.evaluation import SPLIT_NAMES, evaluate, format_report, markdown
 from ferapp.learning.ferplus import FerPlusError
 from ferapp.learning.photos import (
@@ -33,6 +32,7 @@ from ferapp.learning.photos import (
 from ferapp.system import REPO_ROOT, progress_bar, quiet_native_logs
 from ferapp.vision.classifier import RUNTIMES, ModelLoadError, load_export
 from ferapp.vision.detect import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.models import Ensemble, check_members
 from ferapp.vision.pipeline import ExpressionPipeline
 
 

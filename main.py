@@ -19,8 +19,9 @@ from flask import Flask
 
 from ferapp.system import quiet_native_logs, tune_malloc
 from ferapp.vision.broadcast import VideoCamera
-from ferapp.vision.classifier import ModelLoadError, default_model
+from ferapp.vision.classifier import ModelLoadError
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
+from ferapp.vision.models import default_model
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source

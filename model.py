@@ -10,7 +10,8 @@ helper that writes these files in ``ferapp.learning.export``.
 
 from ferapp.labels import EMOTIONS
 from ferapp.learning.export import export_artifacts
-from ferapp.vision.classifier import FacialExpressionModel, ModelLoadError, default_model
+from ferapp.vision.classifier import FacialExpressionModel, ModelLoadError
+from ferapp.vision.models import default_model
 
 __all__ = ["EMOTIONS", "FacialExpressionModel", "ModelLoadError", "default_model",
            "export_artifacts"]

@@ -12,9 +12,9 @@ import sys
 
 from ferapp.learning import data as fer_data
 from ferapp.learning.architectures import ARCHITECTURES, PRECISIONS
-from ferapp.learning.ensemble import check_members
 from ferapp.learning.ferplus import FerPlusError
 from ferapp.vision.classifier import JSON_NAME, ModelLoadError, weights_file
+from ferapp.vision.models import check_members
 
 
 def add_target_options(p):

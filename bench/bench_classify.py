@@ -1,12 +1,13 @@
 """Per-face classification cost: each ONNX Runtime configuration vs fp32 without TTA (the
 previous served path) and vs Keras' model.predict once per face.
 
-    python bench/bench_classify.py [--repeat N] [--data DIR]
+    python bench/bench_classify.py [--repeat N] [--data DIR] [--ensemble EXPORT ...]
 
 Faces are real PublicTest faces (a different batch each call) when FER-2013 is there,
 else random pixels: the flip gate (the mirror only for faces the first view is unsure of)
 costs what the faces make it cost. "flip all" was the served path until 2026-12-05.
 Budgets: 3 ms per face at batch 4 as served (issue 9); 2.0 ms on the AMD EPYC (issue 28).
+``--ensemble`` adds a row for those exports served as one ensemble (each flips every face).
 """
 
 import argparse
@@ -18,6 +19,7 @@ import numpy as np
 from ferapp.learning import data as fer_data
 from ferapp.system import cpu_name, int8_dot_products
 from ferapp.vision.classifier import FLIP_BELOW, FacialExpressionModel
+from ferapp.vision.models import Ensemble
 
 # (runtime, flip gate or None for no TTA, name)
 CONFIGS = [("onnx", None, "fp32 (baseline)"), ("onnx", 1.0, "fp32 + flip all"),
@@ -29,6 +31,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=200)
     p.add_argument("--data", default=str(fer_data.default_data_dir()))
+    p.add_argument("--ensemble", nargs="+", default=None, metavar="EXPORT",
+                   help="also time these exports served as one ensemble (int8)")
     args = p.parse_args()
     files = ROOT / "model.json", ROOT / "model_weights.h5"
     served = FacialExpressionModel(*files)  # what the app serves on this CPU
@@ -36,6 +40,8 @@ def main():
               FacialExpressionModel(*files, runtime=rt, flip_tta=gate is not None,
                                     flip_below=gate or 1.0)
               for rt, gate, name in CONFIGS}
+    if args.ensemble:
+        models[f"ensemble of {len(args.ensemble)}, int8 + flip"] = Ensemble(args.ensemble, "int8")
     rng = np.random.default_rng(0)
     try:
         pool, what = fer_data.load_split(args.data, "public")[0], "real PublicTest faces"

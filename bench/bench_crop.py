@@ -21,10 +21,10 @@ import numpy as np
 from ferapp.labels import EMOTIONS
 from ferapp.learning.photos import labelled_photos
 from ferapp.system import cpu_name
-from ferapp.vision.classifier import default_model
 from ferapp.vision.crop import crop_faces
 from ferapp.vision.detect import make_detector
 from ferapp.vision.intake import decode_image
+from ferapp.vision.models import default_model
 
 
 def main():

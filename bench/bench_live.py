@@ -28,9 +28,9 @@ def main():
     body = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
     # baseline, in-process: decode + the live step (detect, classify, track, smooth)
-    from ferapp.vision.classifier import default_model
     from ferapp.vision.detect import make_detector
     from ferapp.vision.intake import decode_image
+    from ferapp.vision.models import default_model
     from ferapp.vision.pipeline import ExpressionPipeline
     from ferapp.vision.stream import StreamAnnotator
 

@@ -27,8 +27,8 @@ from common import ROOT  # noqa: E402, F401  (sys.path)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ferapp.vision.classifier import default_model  # noqa: E402
 from ferapp.vision.detect import make_detector  # noqa: E402
+from ferapp.vision.models import default_model  # noqa: E402
 from ferapp.vision.pipeline import ExpressionPipeline  # noqa: E402
 from ferapp.vision.sources import DemoCapture  # noqa: E402
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker  # noqa: E402

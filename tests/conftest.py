@@ -46,6 +46,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_exports(tiny_model_dir, tmp_path_factory) -> list[Path]:
+    """Two exports for ensembles: the tiny model and a copy of it with other weights."""
+    import keras
+
+    other = tmp_path_factory.mktemp("other")
+    model = keras.models.model_from_json((tiny_model_dir / "model.json").read_text())
+    model.load_weights(tiny_model_dir / "model_weights.h5")
+    model.set_weights([w * 1.5 + 0.01 for w in model.get_weights()])
+    export_artifacts(model, other, training={"note": "a second teacher"})
+    return [tiny_model_dir, other]
+
+
+@pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
     """A real photo of a face (BGR) that matplotlib ships."""
     import matplotlib.cbook

@@ -30,7 +30,7 @@ class Options:
     write_video: bool = True
     smooth: float = DEFAULT_SMOOTH_S
     detector: str = DEFAULT_DETECTOR
-    model_dir: str | None = None  # default: the shipped model (or $FER_MODEL_DIR)
+    model_dir: tuple[str, ...] | None = None  # export folder(s); None: $FER_MODEL_DIR or shipped
     detect_every: int = DEFAULT_DETECT_EVERY  # detector passes; motion carries faces between
     staged: bool = False  # a recording on two threads (batch.run: where cores are spare)
 

@@ -18,9 +18,9 @@ from ferapp.labels import EMOTIONS, FACE_COLUMNS
 from ferapp.offline.inputs import InputError, check_readable
 from ferapp.offline.mp4 import Mp4Writer
 from ferapp.system import progress_bar
-from ferapp.vision.classifier import default_model
 from ferapp.vision.draw import draw_results
 from ferapp.vision.intake import InvalidImage, decode_image
+from ferapp.vision.models import default_model
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY, FaceLocator
 from ferapp.vision.pipeline import ExpressionPipeline
 from ferapp.vision.stages import overlapped

@@ -14,8 +14,8 @@ from ferapp.offline.jobs import Job, Options, error_text, failure_row
 from ferapp.offline.recording import analyze_video
 from ferapp.offline.report import emotion_shares, plot_timelines, summarize
 from ferapp.system import atomic_path
-from ferapp.vision.classifier import default_model, load_export
 from ferapp.vision.detect import make_detector
+from ferapp.vision.models import default_model
 from ferapp.vision.pipeline import ExpressionPipeline
 
 
@@ -33,7 +33,7 @@ def worker_pipeline(opts: Options):
     key = (opts.detector, opts.model_dir)
     if key not in _PIPELINE:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        model = load_export(opts.model_dir) if opts.model_dir else default_model()
+        model = default_model(opts.model_dir)
         _PIPELINE[key] = ExpressionPipeline(model, make_detector(opts.detector))
     return _PIPELINE[key]
 

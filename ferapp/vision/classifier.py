@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -228,12 +227,3 @@ def load_export(folder: str | Path, **kwargs) -> FacialExpressionModel:
     FacialExpressionModel."""
     folder = Path(folder)
     return FacialExpressionModel(folder / JSON_NAME, folder / WEIGHTS_NAME, **kwargs)
-
-
-def default_model() -> FacialExpressionModel:
-    """The shipped model, or the one in $FER_MODEL_DIR; $FER_RUNTIME picks the runtime,
-    FER_FLIP_TTA=0 turns the flip test-time augmentation off, FER_FLIP_BELOW sets its gate."""
-    return load_export(os.environ.get("FER_MODEL_DIR", REPO_ROOT),
-                       runtime=os.environ.get("FER_RUNTIME", "auto"),
-                       flip_tta=os.environ.get("FER_FLIP_TTA", "1") != "0",
-                       flip_below=float(os.environ.get("FER_FLIP_BELOW", FLIP_BELOW)))

@@ -133,3 +133,20 @@ def test_link_loops_and_unreadable_files_are_failures_and_a_chmod_retries(tmp_pa
     again = _as_a_user(listing, "--out", out, "--no-video")
     assert "1 analysed" in again.stdout and "1 failed before" in again.stdout, again.stdout
     assert list(pd.read_csv(out / "failures.csv")["recording"]) == ["self.mp4"]
+
+
+@pytest.mark.slow
+def test_a_batch_serves_the_ensemble_it_is_given(tmp_path, grace_hopper, two_exports):
+    make_clips(tmp_path / "src", grace_hopper, n=2, frames=6, corrupt=False)
+    for name, dirs in (("a", two_exports[:1]), ("ab", two_exports)):
+        proc = analyze(tmp_path / "src", "--out", tmp_path / name, "--workers", "1",
+                       "--smooth", "0", "--no-video", "--model-dir", *dirs, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = outputs(tmp_path / "a"), outputs(tmp_path / "ab")
+    assert one.keys() == two.keys() and len(one) == 2
+    for rec in one:
+        assert len(one[rec]) == len(two[rec]) > 0
+        assert not np.allclose(one[rec]["happy"], two[rec]["happy"])  # the ensemble scored
+    bad = analyze(tmp_path / "src", "--out", tmp_path / "bad", "--model-dir", tmp_path)
+    assert bad.returncode == 2 and "no weights file" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()
