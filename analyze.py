@@ -81,10 +81,12 @@ def main_batch(args) -> int:
     """Many recordings -> per-recording outputs, one Parquet dataset, summary and failures."""
     if args.out is None:
         return fail("give --out DIR for many recordings")
-    models = args.model_dir and tuple(str(Path(d).resolve()) for d in args.model_dir)
+    # the exports named here or in $FER_MODEL_DIR, absolute: Ray workers start elsewhere
+    # and do not see this process's environment
+    models = tuple(str(d.resolve()) for d in model_dirs(args.model_dir))
     opts = batch.Options(every=args.every, write_video=not args.no_video, smooth=args.smooth,
                          detector=args.detector, detect_every=args.detect_every,
-                         model_dir=models)  # absolute: Ray workers start elsewhere
+                         model_dir=models)
     try:
         report = batch.run(args.input, args.out, engine=args.engine or "local",
                            address=args.address, workers=args.workers, force=args.force,
