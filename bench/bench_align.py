@@ -48,15 +48,23 @@ def central(dets, canvas=336):
                + abs(d.box[1] + d.box[3] / 2 - c))
 
 
-def fer_framing(detector, x, zoom: int = 3, canvas: int = 336):
+def found_faces(detector, x, angle: float):
+    """For each face, the detector's box nearest the centre of its scene at ``angle`` (or
+    None): detected once per angle and shared by the measures below (the scenes are cheap
+    to redraw, so only the boxes are kept)."""
+    return [central(detector.detect(cv2.cvtColor(scene(face, angle), cv2.COLOR_GRAY2BGR)))
+            for face in x]
+
+
+def fer_framing(upright, zoom: int = 3, canvas: int = 336):
     """How FER-2013 frames a face against the detector's box, measured directly: each
     upright face's 48x48 square is known on the canvas, so the margin that reproduces it is
     its side / the box's larger side, and its vertical offset is (square centre - box
-    centre) / box height. Returns the per-face values (found faces only) as arrays."""
+    centre) / box height. ``upright``: ``found_faces`` at angle 0. Returns the per-face
+    values (found faces only) as arrays."""
     side, centre = 48 * zoom, canvas / 2
     margins, offsets = [], []
-    for face in x:
-        det = central(detector.detect(cv2.cvtColor(scene(face, 0), cv2.COLOR_GRAY2BGR)))
+    for det in upright:
         if det is not None:
             bx, by, bw, bh = det.box
             margins.append(side / max(bw, bh))
@@ -64,21 +72,19 @@ def fer_framing(detector, x, zoom: int = 3, canvas: int = 336):
     return np.array(margins), np.array(offsets)
 
 
-def run(model, detector, x, y, angles, settings, align_modes):
-    """{(angle, (margin, offset), align): (correct, found)} over all faces."""
+def run(model, found, x, y, angles, settings, align_modes):
+    """{(angle, (margin, offset), align): (correct, found)} over all faces; ``found``
+    maps each angle to its ``found_faces``."""
     stats = {}
     for angle in angles:
         crops = {k: [] for k in ((st, a) for st in settings for a in align_modes)}
-        keep = []
-        for face in x:
+        keep = np.array([det is not None for det in found[angle]])
+        for face, det in zip(x, found[angle], strict=True):
             img = scene(face, angle)
-            det = central(detector.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)))
-            keep.append(det is not None)
             for (m, off), a in crops:
                 crops[((m, off), a)].append(
                     crop_faces(img, [shifted(det, off)], 48, m, a)[0] if det else
                     np.zeros((48, 48), np.uint8))
-        keep = np.array(keep)
         for (st, a), faces in crops.items():
             pred = model.predict_scores(np.stack(faces)).argmax(1)
             stats[(angle, st, a)] = (int(((pred == y) & keep).sum()), int(keep.sum()))
@@ -104,22 +110,23 @@ def main(argv=None):
     margins = [float(m) for m in args.margins.split(",")]
     print(f"{n} PublicTest faces, detector {args.detector}; baseline (the 48x48 faces as "
           f"given): accuracy {base:.3f}")
-    fm, fo = fer_framing(detector, x)
+    angles = [0, 15, -15, 30, -30, 45, -45]
+    found = {a: found_faces(detector, x, a) for a in angles}
+    fm, fo = fer_framing(found[0])
     q = [25, 50, 75]
     print("\nFER-2013's own framing against the detector's box ({} faces found): margin "
           "{:.2f} / {:.2f} / {:.2f}, vertical offset {:+.3f} / {:+.3f} / {:+.3f} "
           "(quartiles)".format(len(fm), *np.percentile(fm, q), *np.percentile(fo, q)))
     offsets = [float(o) for o in args.offsets.split(",")]
     settings = [(m, o) for m in margins for o in offsets]
-    upright = run(model, detector, x, y, [0], settings, [True])
+    upright = run(model, found, x, y, [0], settings, [True])
     print("\ncrop margin and vertical offset (upright faces, aligned): accuracy / found")
     best = max(settings, key=lambda st: upright[(0, st, True)][0])
     for st in settings:
         c, f = upright[(0, st, True)]
         print(f"  margin {st[0]:.2f} offset {st[1]:+.2f}: {c / n:.3f}  ({f}/{n} found)"
               f"{'  <- best' if st == best else ''}")
-    angles = [0, 15, -15, 30, -30, 45, -45]
-    stats = run(model, detector, x, y, angles, [best], [True, False])
+    stats = run(model, found, x, y, angles, [best], [True, False])
     print(f"\nrotated faces, margin {best[0]:.2f} offset {best[1]:+.2f}: accuracy with "
           f"alignment / without (faces found)")
     print(f"  {'angle':>6} {'aligned':>8} {'not aligned':>12} {'found':>7}")
