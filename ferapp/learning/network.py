@@ -1,4 +1,5 @@
-"""The CNN architectures: 4 convolution blocks, 2 fully connected layers, 7-way softmax.
+"""The CNN architectures: 4 convolution blocks (plain or residual), 2 fully connected
+layers, 7-way softmax.
 
 Backend-agnostic Keras 3 (no ``tf.*``). Preprocessing lives in the model: it takes raw
 uint8-range grayscale faces (N, 48, 48, 1) and rescales them itself, so serving code
@@ -13,7 +14,7 @@ import keras
 from keras import layers
 
 from ferapp.labels import EMOTIONS
-from ferapp.learning.architectures import ARCHITECTURES
+from ferapp.learning.architectures import ARCHITECTURES, RESIDUAL
 
 
 @contextmanager
@@ -38,14 +39,20 @@ def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {list(ARCHITECTURES)}")
     blocks, dense = ARCHITECTURES[arch]
+    residual = arch in RESIDUAL
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for b, (filters, kernel, convs) in enumerate(blocks, start=1):
         for c in range(1, convs + 1):
+            if c % 2:
+                unit_in = x  # the input of this pair of convolutions
             x = layers.Conv2D(
                 filters, kernel, padding="same", use_bias=False, name=f"conv{b}_{c}"
             )(x)
             x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{b}_{c}")(x)
+            if residual and c % 2 == 0:
+                x = layers.Add(name=f"add{b}_{c // 2}")(
+                    [x, _shortcut(unit_in, filters, f"proj{b}_{c // 2}", bn_momentum)])
             x = layers.Activation("relu", name=f"relu{b}_{c}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
         if conv_dropout:
@@ -60,3 +67,12 @@ def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.
     outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion",
                            dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"fer_{arch}")
+
+
+def _shortcut(x, filters: int, name: str, bn_momentum: float):
+    """A residual unit's input as it is added: itself, or projected by a 1x1 convolution
+    and batch norm when its width differs from the unit's."""
+    if x.shape[-1] == filters:
+        return x
+    x = layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
+    return layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
