@@ -4,6 +4,7 @@ export. Shared by train.py and the notebook."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -78,14 +79,38 @@ def training_targets(cfg: TrainConfig, x_tr: np.ndarray, y_tr: np.ndarray,
     teacher's share when the run distils."""
     targets = make_targets(y_tr, v_tr, cfg.target_mix)
     if cfg.teacher and cfg.teacher_mix:
-        soft = (teacher_probs(cfg.teacher, x_tr, cfg.teacher_temperature)
-                if isinstance(cfg.teacher, str)
-                else ensemble_probs(cfg.teacher, x_tr, cfg.teacher_temperature))
+        soft = teacher_targets(cfg, x_tr)
         log.info("teacher %s (T=%g) takes %.2f of each target; it agrees with the original "
                  "labels on %.4f of the Training faces", cfg.teacher, cfg.teacher_temperature,
                  cfg.teacher_mix, float(np.mean(soft.argmax(1) == y_tr)))
         targets = mix_teacher(targets, soft, cfg.teacher_mix)
     return targets
+
+
+def teacher_targets(cfg: TrainConfig, x_tr: np.ndarray) -> np.ndarray:
+    """The teachers' softened probabilities of the Training faces, kept in the run folder
+    (``teacher_targets.npz``) so that ``--resume`` does not compute them again: several
+    minutes for an ensemble on two cores. The file is used only when it was made from the
+    same teacher weights (SHA-256), temperature and faces; otherwise they are computed anew."""
+    teachers = [cfg.teacher] if isinstance(cfg.teacher, str) else list(cfg.teacher)
+    key = json.dumps({"teachers": [file_sha256(weights_file(t)) for t in teachers],
+                      "temperature": cfg.teacher_temperature,
+                      "faces": hashlib.sha256(np.ascontiguousarray(x_tr)).hexdigest()})
+    cache = Path(cfg.out_dir) / "teacher_targets.npz"
+    if cache.exists():
+        try:
+            with np.load(cache) as f:
+                if str(f["key"]) == key:
+                    log.info("teacher targets from %s", cache)
+                    return f["probs"]
+        except (OSError, ValueError, KeyError) as e:  # a torn or foreign file: compute anew
+            log.warning("ignoring %s: %s", cache, e)
+    soft = (teacher_probs(teachers[0], x_tr, cfg.teacher_temperature) if len(teachers) == 1
+            else ensemble_probs(teachers, x_tr, cfg.teacher_temperature))
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, key=np.array(key), probs=soft)
+    tmp.replace(cache)
+    return soft
 
 
 def build_or_resume(cfg: TrainConfig, out: Path, resume: bool, steps_per_epoch: int):

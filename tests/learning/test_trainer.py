@@ -235,6 +235,13 @@ def test_distillation_from_an_ensemble_in_smoke_mode(tmp_path, smoke_run, tiny_m
     model = load_export(out)
     scores = model.predict_scores(np.zeros((2, 48, 48), np.uint8))
     assert model.runtime in ("int8", "onnx") and scores.shape == (2, 7)
+    # a resume reads the ensemble's targets back from the run folder
+    again = run_script("train.py", *SMOKE, "--epochs", "2", "--out", str(out), "--resume",
+                       "--teacher", str(teachers[0]), "--teacher", str(teachers[1]),
+                       "--teacher-mix", "0.7", "--teacher-temperature", "2")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"teacher targets from {out / 'teacher_targets.npz'}" in again.stderr
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
 
     swapped = tmp_path / "swapped"
     shutil.copytree(tiny_model_dir, swapped)
@@ -244,3 +251,50 @@ def test_distillation_from_an_ensemble_in_smoke_mode(tmp_path, smoke_run, tiny_m
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "labels in another order" in bad.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "bad").exists()
+
+
+def test_teacher_targets_are_kept_for_resume_and_made_anew_when_a_teacher_changes(
+        two_exports, tmp_path, monkeypatch):
+    """The ensemble's targets are computed once per run folder: a resume reads them back;
+    another temperature, other faces or other teacher weights compute them anew; a torn
+    file is ignored."""
+    import numpy as np
+
+    from ferapp.learning import trainer
+    from ferapp.learning.config import TrainConfig
+
+    calls = []
+    real = trainer.ensemble_probs
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "ensemble_probs", counted)
+    faces = np.random.default_rng(5).integers(0, 256, (12, 48, 48), dtype=np.uint8)
+    cfg = TrainConfig(out_dir=str(tmp_path), teacher=[str(p) for p in two_exports],
+                      teacher_mix=0.5, teacher_temperature=2.0)
+    first = trainer.teacher_targets(cfg, faces)
+    assert (tmp_path / "teacher_targets.npz").exists() and len(calls) == 1
+    np.testing.assert_array_equal(trainer.teacher_targets(cfg, faces), first)
+    assert len(calls) == 1  # read back, not computed
+    hotter = TrainConfig(**{**cfg.__dict__, "teacher_temperature": 4.0})
+    assert not np.allclose(trainer.teacher_targets(hotter, faces), first)
+    assert len(calls) == 2
+    trainer.teacher_targets(hotter, faces[::-1].copy())
+    assert len(calls) == 3
+    # a teacher whose weights changed since (e.g. '.' after another model shipped)
+    moved = tmp_path / "teacher"
+    shutil.copytree(two_exports[1], moved)
+    other = TrainConfig(**{**cfg.__dict__, "teacher": [str(two_exports[0]), str(moved)]})
+    trainer.teacher_targets(other, faces)
+    assert len(calls) == 4
+    trainer.teacher_targets(other, faces)
+    assert len(calls) == 4
+    (moved / "model_weights.h5").write_bytes(
+        (two_exports[0] / "model_weights.h5").read_bytes())
+    trainer.teacher_targets(other, faces)
+    assert len(calls) == 5
+    (tmp_path / "teacher_targets.npz").write_bytes(b"torn")
+    np.testing.assert_allclose(trainer.teacher_targets(cfg, faces), first, rtol=1e-6)
+    assert len(calls) == 6
