@@ -33,7 +33,7 @@ from ferapp.learning.export import export_artifacts
 from ferapp.learning.network import build_model, dtype_policy
 from ferapp.learning.quantize import calibration_faces
 from ferapp.learning.targets import make_targets, mix_teacher, teacher_probs
-from ferapp.system import atomic_write_text, cores
+from ferapp.system import atomic_path, atomic_write_text, cores
 from ferapp.vision.classifier import (
     JSON_NAME,
     TRAINING_NAME,
@@ -107,9 +107,8 @@ def teacher_targets(cfg: TrainConfig, x_tr: np.ndarray) -> np.ndarray:
             log.warning("ignoring %s: %s", cache, e)
     soft = (teacher_probs(teachers[0], x_tr, cfg.teacher_temperature) if len(teachers) == 1
             else ensemble_probs(teachers, x_tr, cfg.teacher_temperature))
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, key=np.array(key), probs=soft)
-    tmp.replace(cache)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, key=np.array(key), probs=soft)
     return soft
 
 
