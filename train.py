@@ -42,6 +42,12 @@ def add_target_options(p):
                    help="no training: choose the class bias anew for the finished run "
                         "exported to --export/--out (from its uncalibrated/ export) with "
                         "--min-recall and --bias-floors, and export it again")
+    p.add_argument("--soup", nargs="+", default=None, metavar="EXPORT",
+                   help="no training: average the weights of these exports of one "
+                        "architecture (e.g. students warm-started from one model; each "
+                        "export's class bias taken out), recompute batch-norm statistics, "
+                        "calibrate with --min-recall/--bias-floors and export to "
+                        "--export/--out")
 
 
 def parse_args(argv=None):
@@ -127,6 +133,11 @@ def check_args(args) -> str | None:
         return str(exc)
     if (args.recalibrate or floors) and not args.min_recall > 0:
         return "--recalibrate and --bias-floors need --min-recall R > 0"
+    if args.soup is not None and len(args.soup) < 2:
+        return "--soup needs at least two exports"
+    if args.soup and (args.recalibrate or args.resume or args.teacher or args.init):
+        return "--soup trains nothing: it does not go with --recalibrate, --resume, " \
+               "--teacher or --init"
     try:
         fer_data.list_split(args.data, "train")
         if args.init and not args.resume:
@@ -137,6 +148,10 @@ def check_args(args) -> str | None:
                 raise ModelLoadError(f"teacher {path} has no model.json beside {teacher.name}")
         if args.teacher and len(args.teacher) > 1:
             check_members(args.teacher)  # the same labels and input size
+        for path in args.soup or ():
+            weights_file(path)
+        if args.soup:
+            check_members(args.soup)
     except (fer_data.DataError, ModelLoadError) as exc:
         return str(exc)
     return None
@@ -178,6 +193,21 @@ def run_recalibrate(cfg, export_dir: str) -> int:
     return 0
 
 
+def run_soup(cfg, exports: list[str], export_dir: str) -> int:
+    from ferapp.learning.trainer import soup
+
+    try:
+        summary = soup(cfg, exports, export_dir)
+    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
+        return fail(exc)
+    fp = summary["best_public_accuracy_ferplus"]
+    print(f"soup of {len(exports)} exports: PublicTest accuracy "
+          f"{summary['best_public_accuracy']:.4f}"
+          + (f", FER+ {fp:.4f}" if fp is not None else "")
+          + " before any class bias; exported to " + export_dir)
+    return 0
+
+
 def run_training(cfg, resume: bool, export_dir: str | None) -> int:
     from ferapp.learning.config import DistributeError
     from ferapp.learning.trainer import train
@@ -203,6 +233,8 @@ def main(argv=None) -> int:
     cfg = config_from(args)
     if args.recalibrate:
         return run_recalibrate(cfg, args.export or args.out)
+    if args.soup:
+        return run_soup(cfg, args.soup, args.export or args.out)
     return run_training(cfg, args.resume, args.export)
 
 

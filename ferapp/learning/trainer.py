@@ -19,7 +19,7 @@ from ferapp.learning import data as fer_data
 from ferapp.learning import ferplus
 from ferapp.learning.architectures import PRECISIONS
 from ferapp.learning.augment import AugmentedBatches
-from ferapp.learning.averaging import choose_average
+from ferapp.learning.averaging import choose_average, recompute_bn_statistics
 from ferapp.learning.callbacks import EpochSnapshots, PublicTestScores, ResumeState
 from ferapp.learning.class_bias import apply_class_bias, calibrate, int8_bias, recorded_class_bias
 from ferapp.learning.config import (
@@ -43,6 +43,7 @@ from ferapp.vision.classifier import (
     load_keras_model,
     weights_file,
 )
+from ferapp.vision.models import check_members
 
 log = logging.getLogger(__name__)
 
@@ -289,5 +290,66 @@ def recalibrate(cfg: TrainConfig, export_dir: str | Path) -> dict:
     summary["recalibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     export_artifacts(model, export_dir, training=summary,
                      calibration_faces=calibration_faces(x_tr, seed=cfg.seed),
+                     int8_bias=int8_bias(export_dir, calibration))
+    return summary
+
+
+def soup(cfg: TrainConfig, exports: list[str | Path], export_dir: str | Path) -> dict:
+    """A "model soup": the element-wise mean of the weights of several exports of one
+    architecture (each with its recorded class bias taken out), batch-norm statistics
+    recomputed on Training, then calibrated (cfg.min_recall, cfg.bias_floors) and exported
+    like a run's model. It suits networks fine-tuned from one common start (such as
+    students warm-started from the shipped model), whose weights lie in one basin; exports
+    of other architectures raise ModelLoadError. No training."""
+    exports = [Path(p) for p in exports]
+    if len(exports) < 2:
+        raise ModelLoadError("a soup needs at least two exports")
+    check_members(exports)  # the same labels and input size
+    record = exports[0] / TRAINING_NAME
+    if record.is_file():  # the architecture the exports were trained as, for the record
+        arch = (json.loads(record.read_text()).get("config") or {}).get("arch")
+        cfg = replace(cfg, arch=arch or cfg.arch)
+    model, total = None, None
+    for path in exports:
+        member = load_keras_model(path / JSON_NAME, weights_file(path))
+        bias = recorded_class_bias(path)
+        if bias is not None:
+            apply_class_bias(member, -bias)
+        weights = [np.asarray(w, dtype="float64") for w in member.get_weights()]
+        if model is None:
+            model, total = member, weights
+        elif [w.shape for w in weights] != [t.shape for t in total]:
+            raise ModelLoadError(f"{path} is another architecture than {exports[0]}: "
+                                 "a soup averages exports of one architecture")
+        else:
+            total = [t + w for t, w in zip(total, weights, strict=True)]
+    model.set_weights([(t / len(exports)).astype("float32") for t in total])
+    (x_tr, _), _ = load_data(cfg, public=False)
+    recompute_bn_statistics(model, x_tr, seed=cfg.seed)
+    public = public_scores(cfg)
+    logs = public.scores(model)
+    scores = {key: round(float(logs[key]), 4) for key in
+              ("val_accuracy", "val_accuracy_ferplus", "val_score") if key in logs}
+    log.info("soup of %s: PublicTest %s", ", ".join(map(str, exports)), scores)
+    faces = calibration_faces(x_tr, seed=cfg.seed)
+    calibration = None
+    if cfg.min_recall:
+        before = Path(export_dir) / "uncalibrated"
+        export_artifacts(model, before, calibration_faces=faces)
+        calibration = calibrate(model, before, public, cfg.min_recall, cfg.bias_floors)
+    summary = {
+        "config": asdict(cfg),
+        "soup_of": [{"path": str(p), "weights_sha256": file_sha256(weights_file(p))}
+                    for p in exports],
+        "best_public_score": scores.get("val_score"),
+        "best_public_accuracy": scores.get("val_accuracy"),
+        "best_public_accuracy_ferplus": scores.get("val_accuracy_ferplus"),
+        "class_bias": calibration,
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "hardware": f"{platform.processor() or platform.machine()}, {cores()} cores",
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
                      int8_bias=int8_bias(export_dir, calibration))
     return summary
