@@ -188,15 +188,38 @@ def weight_sources(cfg: TrainConfig) -> dict:
     """Which weights a run started from and learned from (``--init``, ``--teacher``): each
     path as given and its weights file's SHA-256, so a later reader can tell which model
     a path such as ``.`` meant when the run began."""
-    def source(path):
-        return {"path": str(path), "weights_sha256": file_sha256(weights_file(path))}
-
-    out = {"init": source(cfg.init_weights)} if cfg.init_weights else {}
+    out = {"init": weights_source(cfg.init_weights)} if cfg.init_weights else {}
     if isinstance(cfg.teacher, str):
-        out["teacher"] = source(cfg.teacher)
+        out["teacher"] = weights_source(cfg.teacher)
     elif cfg.teacher:
-        out["teachers"] = [source(p) for p in cfg.teacher]
+        out["teachers"] = [weights_source(p) for p in cfg.teacher]
     return out
+
+
+def weights_source(path) -> dict:
+    """An export or weights file as given and its weights file's SHA-256."""
+    return {"path": str(path), "weights_sha256": file_sha256(weights_file(path))}
+
+
+def provenance() -> dict:
+    """What an export's training.json records of where it was made: backend, Keras, CPU."""
+    return {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "hardware": f"{platform.processor() or platform.machine()}, {cores()} cores",
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def calibrate_before_export(cfg: TrainConfig, model, export_dir, public, faces) -> dict | None:
+    """With cfg.min_recall: export ``model`` as it is to ``<export_dir>/uncalibrated`` (kept
+    for bench/bench_calibration.py and --recalibrate), tune the class bias on the served
+    scores of that export and apply it to ``model``; the report, or None without it."""
+    if not cfg.min_recall:
+        return None
+    before = Path(export_dir) / "uncalibrated"
+    export_artifacts(model, before, calibration_faces=faces)
+    return calibrate(model, before, public, cfg.min_recall, cfg.bias_floors)
 
 
 def warm_start(model, weights: str | Path):
@@ -231,12 +254,7 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
                 "score": c["val_score"], **c}
     faces = calibration_faces(x_tr, seed=cfg.seed)
-    calibration = None
-    if cfg.min_recall:  # the bias is tuned on the served scores of the model before it,
-        # whose export stays beside the calibrated one (for bench/bench_calibration.py)
-        before = Path(export_dir) / "uncalibrated"
-        export_artifacts(model, before, calibration_faces=faces)
-        calibration = calibrate(model, before, public, cfg.min_recall, cfg.bias_floors)
+    calibration = calibrate_before_export(cfg, model, export_dir, public, faces)
     summary = {
         "config": asdict(cfg),
         "best_epoch": best["epoch"],
@@ -251,10 +269,7 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
                            if (out / "sources.json").is_file() else None),
         "epochs_done": state["epochs_done"],
         "train_wall_time_s": round(state.get("wall_s", 0.0), 1),
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "hardware": f"{platform.processor() or platform.machine()}, {cores()} cores",
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance(),
         **(extra or {}),
     }
     export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
@@ -332,23 +347,15 @@ def soup(cfg: TrainConfig, exports: list[str | Path], export_dir: str | Path) ->
               ("val_accuracy", "val_accuracy_ferplus", "val_score") if key in logs}
     log.info("soup of %s: PublicTest %s", ", ".join(map(str, exports)), scores)
     faces = calibration_faces(x_tr, seed=cfg.seed)
-    calibration = None
-    if cfg.min_recall:
-        before = Path(export_dir) / "uncalibrated"
-        export_artifacts(model, before, calibration_faces=faces)
-        calibration = calibrate(model, before, public, cfg.min_recall, cfg.bias_floors)
+    calibration = calibrate_before_export(cfg, model, export_dir, public, faces)
     summary = {
         "config": asdict(cfg),
-        "soup_of": [{"path": str(p), "weights_sha256": file_sha256(weights_file(p))}
-                    for p in exports],
+        "soup_of": [weights_source(p) for p in exports],
         "best_public_score": scores.get("val_score"),
         "best_public_accuracy": scores.get("val_accuracy"),
         "best_public_accuracy_ferplus": scores.get("val_accuracy_ferplus"),
         "class_bias": calibration,
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "hardware": f"{platform.processor() or platform.machine()}, {cores()} cores",
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance(),
     }
     export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
                      int8_bias=int8_bias(export_dir, calibration))
