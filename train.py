@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from ferapp.learning import data as fer_data
 from ferapp.learning.architectures import ARCHITECTURES, PRECISIONS
@@ -152,6 +153,10 @@ def check_args(args) -> str | None:
             weights_file(path)
         if args.soup:
             check_members(args.soup)
+            target = Path(args.export or args.out).resolve()
+            if any(Path(p).resolve() in (target, target / "uncalibrated") for p in args.soup):
+                return (f"--soup would write over its own export {args.export or args.out}: "
+                        "give --out (or --export) a new folder")
     except (fer_data.DataError, ModelLoadError) as exc:
         return str(exc)
     return None
@@ -201,7 +206,7 @@ def run_soup(cfg, exports: list[str], export_dir: str) -> int:
     except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
         return fail(exc)
     fp = summary["best_public_accuracy_ferplus"]
-    print(f"soup of {len(exports)} exports: PublicTest accuracy "
+    print(f"soup of {len(exports)} exports: PublicTest (fp32, no flip) accuracy "
           f"{summary['best_public_accuracy']:.4f}"
           + (f", FER+ {fp:.4f}" if fp is not None else "")
           + " before any class bias; exported to " + export_dir)

@@ -322,7 +322,7 @@ def test_soup_averages_exports_without_their_class_bias_and_exports_it(tmp_path,
     proc = run_script("train.py", *SMOKE, "--soup", str(smoke_run), str(second),
                       "--min-recall", "0.2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("soup of 2 exports: PublicTest accuracy ")
+    assert proc.stdout.startswith("soup of 2 exports: PublicTest (fp32, no flip) accuracy ")
     before = load_keras_model(out / "uncalibrated" / "model.json",
                               out / "uncalibrated" / "model_weights.h5")
     for layer in before.layers:  # the mean of 1x and 0.5x: 0.75x, bias taken out
@@ -344,8 +344,12 @@ def test_soup_averages_exports_without_their_class_bias_and_exports_it(tmp_path,
     for args, says in ((["--soup", str(smoke_run)], "at least two exports"),
                        (["--soup", str(smoke_run), str(tiny_model_dir)], "architecture"),
                        (["--soup", str(smoke_run), str(tmp_path / "nothing")], "nothing"),
-                       (["--soup", str(smoke_run), str(second), "--resume"], "trains nothing")):
+                       (["--soup", str(smoke_run), str(second), "--resume"], "trains nothing"),
+                       (["--soup", str(smoke_run), str(second), "--export", str(second)],
+                        "write over its own export")):
         bad = run_script("train.py", *SMOKE, *args, "--out", str(tmp_path / "bad"))
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-1500:]
         line = bad.stderr.strip().splitlines()[-1]
         assert line.startswith("train.py: error: ") and says in line, line
+    assert json.loads((second / "training.json").read_text())["class_bias"]["bias"] == \
+        bias.tolist()  # the member named as the output was left as it was
