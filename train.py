@@ -184,7 +184,7 @@ def config_from(args):
 
 
 def run_recalibrate(cfg, export_dir: str) -> int:
-    from ferapp.learning.trainer import recalibrate
+    from ferapp.learning.posthoc import recalibrate
 
     try:
         summary = recalibrate(cfg, export_dir)
@@ -199,7 +199,7 @@ def run_recalibrate(cfg, export_dir: str) -> int:
 
 
 def run_soup(cfg, exports: list[str], export_dir: str) -> int:
-    from ferapp.learning.trainer import soup
+    from ferapp.learning.posthoc import soup
 
     try:
         summary = soup(cfg, exports, export_dir)

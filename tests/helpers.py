@@ -28,6 +28,8 @@ from ferapp.vision.sources import parse_source
 from main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# train.py in smoke mode: a few Training and PublicTest faces, small batches
+SMOKE = ["--smoke", "128", "--batch-size", "32"]
 # the clip fixture: frames in all, and the blank ones (no face)
 FRAMES, BLANK = 12, {5}
 

@@ -19,7 +19,7 @@ from ferapp.learning import data as fer_data
 from ferapp.learning import ferplus
 from ferapp.learning.architectures import PRECISIONS
 from ferapp.learning.augment import AugmentedBatches
-from ferapp.learning.averaging import choose_average, recompute_bn_statistics
+from ferapp.learning.averaging import choose_average
 from ferapp.learning.callbacks import EpochSnapshots, PublicTestScores, ResumeState
 from ferapp.learning.class_bias import apply_class_bias, calibrate, int8_bias, recorded_class_bias
 from ferapp.learning.config import (
@@ -35,15 +35,9 @@ from ferapp.learning.quantize import calibration_faces
 from ferapp.learning.targets import make_targets, mix_teacher, teacher_probs
 from ferapp.system import atomic_path, atomic_write_text, cores
 from ferapp.vision.classifier import (
-    JSON_NAME,
-    TRAINING_NAME,
-    WEIGHTS_NAME,
-    ModelLoadError,
     file_sha256,
-    load_keras_model,
     weights_file,
 )
-from ferapp.vision.models import check_members
 
 log = logging.getLogger(__name__)
 
@@ -271,91 +265,6 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "train_wall_time_s": round(state.get("wall_s", 0.0), 1),
         **provenance(),
         **(extra or {}),
-    }
-    export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
-                     int8_bias=int8_bias(export_dir, calibration))
-    return summary
-
-
-
-
-def recalibrate(cfg: TrainConfig, export_dir: str | Path) -> dict:
-    """Choose the class bias anew (cfg.min_recall, cfg.bias_floors) for a finished run's
-    export: start from the model before its bias (``<export_dir>/uncalibrated``), tune on
-    PublicTest as served, and write the export again, its training.json's ``class_bias``
-    and bias settings replaced. No training."""
-    export_dir = Path(export_dir)
-    before = export_dir / "uncalibrated"
-    if not cfg.min_recall:
-        raise ValueError("recalibrating needs a recall floor (--min-recall > 0)")
-    if not (before / JSON_NAME).is_file():
-        raise ModelLoadError(f"{before} holds no uncalibrated export (model.json); "
-                             "train with --min-recall to write one")
-    summary = {}
-    if (export_dir / TRAINING_NAME).is_file():
-        summary = json.loads((export_dir / TRAINING_NAME).read_text())
-    run_cfg = summary.get("config") or {}
-    cfg = replace(cfg, seed=run_cfg.get("seed", cfg.seed))  # the same int8 calibration faces
-    model = load_keras_model(before / JSON_NAME, before / WEIGHTS_NAME)
-    (x_tr, _), _ = load_data(cfg, public=False)
-    calibration = calibrate(model, before, public_scores(cfg), cfg.min_recall, cfg.bias_floors)
-    summary["config"] = {**run_cfg, "min_recall": cfg.min_recall,
-                         "bias_floors": list(cfg.bias_floors) if cfg.bias_floors else None}
-    summary["class_bias"] = calibration
-    summary["recalibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
-    export_artifacts(model, export_dir, training=summary,
-                     calibration_faces=calibration_faces(x_tr, seed=cfg.seed),
-                     int8_bias=int8_bias(export_dir, calibration))
-    return summary
-
-
-def soup(cfg: TrainConfig, exports: list[str | Path], export_dir: str | Path) -> dict:
-    """A "model soup": the element-wise mean of the weights of several exports of one
-    architecture (each with its recorded class bias taken out), batch-norm statistics
-    recomputed on Training, then calibrated (cfg.min_recall, cfg.bias_floors) and exported
-    like a run's model. It suits networks fine-tuned from one common start (such as
-    students warm-started from the shipped model), whose weights lie in one basin; exports
-    of other architectures raise ModelLoadError. No training."""
-    exports = [Path(p) for p in exports]
-    if len(exports) < 2:
-        raise ModelLoadError("a soup needs at least two exports")
-    check_members(exports)  # the same labels and input size
-    record = exports[0] / TRAINING_NAME
-    if record.is_file():  # the architecture the exports were trained as, for the record
-        arch = (json.loads(record.read_text()).get("config") or {}).get("arch")
-        cfg = replace(cfg, arch=arch or cfg.arch)
-    model, total = None, None
-    for path in exports:
-        member = load_keras_model(path / JSON_NAME, weights_file(path))
-        bias = recorded_class_bias(path)
-        if bias is not None:
-            apply_class_bias(member, -bias)
-        weights = [np.asarray(w, dtype="float64") for w in member.get_weights()]
-        if model is None:
-            model, total = member, weights
-        elif [w.shape for w in weights] != [t.shape for t in total]:
-            raise ModelLoadError(f"{path} is another architecture than {exports[0]}: "
-                                 "a soup averages exports of one architecture")
-        else:
-            total = [t + w for t, w in zip(total, weights, strict=True)]
-    model.set_weights([(t / len(exports)).astype("float32") for t in total])
-    (x_tr, _), _ = load_data(cfg, public=False)
-    recompute_bn_statistics(model, x_tr, seed=cfg.seed)
-    public = public_scores(cfg)
-    logs = public.scores(model)
-    scores = {key: round(float(logs[key]), 4) for key in
-              ("val_accuracy", "val_accuracy_ferplus", "val_score") if key in logs}
-    log.info("soup of %s: PublicTest %s", ", ".join(map(str, exports)), scores)
-    faces = calibration_faces(x_tr, seed=cfg.seed)
-    calibration = calibrate_before_export(cfg, model, export_dir, public, faces)
-    summary = {
-        "config": asdict(cfg),
-        "soup_of": [weights_source(p) for p in exports],
-        "best_public_score": scores.get("val_score"),
-        "best_public_accuracy": scores.get("val_accuracy"),
-        "best_public_accuracy_ferplus": scores.get("val_accuracy_ferplus"),
-        "class_bias": calibration,
-        **provenance(),
     }
     export_artifacts(model, export_dir, training=summary, calibration_faces=faces,
                      int8_bias=int8_bias(export_dir, calibration))

@@ -9,21 +9,9 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, run_script
+from tests.helpers import ROOT, SMOKE, run_script
 
 pytestmark = pytest.mark.slow
-
-SMOKE = ["--smoke", "128", "--batch-size", "32"]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, data_dir):
-    """One finished 1-epoch smoke run (read only: copy it to continue it)."""
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    first = run_script("train.py", *SMOKE, "--epochs", "1", "--out", str(out))
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
-    return out
 
 
 def test_train_cli_smoke_and_resume_with_more_epochs(tmp_path, smoke_run):
@@ -299,57 +287,3 @@ def test_teacher_targets_are_kept_for_resume_and_made_anew_when_a_teacher_change
     np.testing.assert_allclose(trainer.teacher_targets(cfg, faces), first, rtol=1e-6)
     assert len(calls) == 6
 
-
-def test_soup_averages_exports_without_their_class_bias_and_exports_it(tmp_path, smoke_run,
-                                                                        tiny_model_dir):
-    """train.py --soup: the mean of two exports' weights (the class bias one of them
-    records taken out first), calibrated and exported; bad input is one line, exit 2."""
-    import numpy as np
-
-    from ferapp.learning.class_bias import apply_class_bias
-    from ferapp.learning.export import export_artifacts
-    from ferapp.vision.classifier import load_export, load_keras_model
-
-    first = load_keras_model(smoke_run / "model.json", smoke_run / "model_weights.h5")
-    other = load_keras_model(smoke_run / "model.json", smoke_run / "model_weights.h5")
-    other.set_weights([w * 0.5 for w in first.get_weights()])
-    bias = np.array([0.3, -0.2, 0.1, 0.0, -0.1, 0.2, 0.0], dtype="float32")
-    apply_class_bias(other, bias)  # served with a class bias that it records
-    second = tmp_path / "second"
-    export_artifacts(other, second, training={"class_bias": {"bias": bias.tolist()}})
-
-    out = tmp_path / "soup"
-    proc = run_script("train.py", *SMOKE, "--soup", str(smoke_run), str(second),
-                      "--min-recall", "0.2", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("soup of 2 exports: PublicTest (fp32, no flip) accuracy ")
-    before = load_keras_model(out / "uncalibrated" / "model.json",
-                              out / "uncalibrated" / "model_weights.h5")
-    for layer in before.layers:  # the mean of 1x and 0.5x: 0.75x, bias taken out
-        if isinstance(layer, __import__("keras").layers.BatchNormalization):
-            continue  # its statistics are recomputed on Training
-        for w, w0 in zip(layer.get_weights(), first.get_layer(layer.name).get_weights(),
-                         strict=True):
-            np.testing.assert_allclose(w, 0.75 * w0, rtol=1e-5, atol=1e-6)
-    training = json.loads((out / "training.json").read_text())
-    assert [s["path"] for s in training["soup_of"]] == [str(smoke_run), str(second)]
-    assert all(len(s["weights_sha256"]) == 64 for s in training["soup_of"])
-    assert training["class_bias"]["min_recall"] == 0.2
-    assert training["config"]["arch"] == json.loads(
-        (smoke_run / "training.json").read_text())["config"]["arch"]
-    served = load_export(out, flip_tta=True)  # the soup loads as the app serves it
-    probs = served.predict_scores(np.zeros((2, 48, 48), dtype="uint8"))
-    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
-
-    for args, says in ((["--soup", str(smoke_run)], "at least two exports"),
-                       (["--soup", str(smoke_run), str(tiny_model_dir)], "architecture"),
-                       (["--soup", str(smoke_run), str(tmp_path / "nothing")], "nothing"),
-                       (["--soup", str(smoke_run), str(second), "--resume"], "trains nothing"),
-                       (["--soup", str(smoke_run), str(second), "--export", str(second)],
-                        "write over its own export")):
-        bad = run_script("train.py", *SMOKE, *args, "--out", str(tmp_path / "bad"))
-        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-1500:]
-        line = bad.stderr.strip().splitlines()[-1]
-        assert line.startswith("train.py: error: ") and says in line, line
-    assert json.loads((second / "training.json").read_text())["class_bias"]["bias"] == \
-        bias.tolist()  # the member named as the output was left as it was
