@@ -34,14 +34,26 @@ def recompute_bn_statistics(model, x: np.ndarray, batch_size: int = 128,
             layer.momentum = m
 
 
+def mean_weights(weight_sets) -> list[np.ndarray]:
+    """The element-wise mean (float32, summed in float64) of several lists of weight
+    arrays, as ``model.get_weights()`` gives them; ValueError when their shapes differ."""
+    total, count = None, 0
+    for weights in weight_sets:
+        w = [np.asarray(v, dtype="float64") for v in weights]
+        if total is not None and [a.shape for a in w] != [a.shape for a in total]:
+            raise ValueError("the weights to average have different shapes")
+        total = w if total is None else [a + b for a, b in zip(total, w, strict=True)]
+        count += 1
+    return [(t / count).astype("float32") for t in total]
+
+
 def average_weights(model, files: list[Path]):
     """Load the element-wise mean of several weight files of ``model``'s architecture."""
-    total = None
-    for f in files:
+    def loaded(f):
         model.load_weights(f)
-        w = [np.asarray(v, dtype="float64") for v in model.get_weights()]
-        total = w if total is None else [a + b for a, b in zip(total, w, strict=True)]
-    model.set_weights([(t / len(files)).astype("float32") for t in total])
+        return model.get_weights()
+
+    model.set_weights(mean_weights(loaded(f) for f in files))
 
 
 def choose_average(model, cfg: TrainConfig, out: Path, best_score: float,

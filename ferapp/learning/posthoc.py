@@ -11,9 +11,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from ferapp.learning.averaging import recompute_bn_statistics
+from ferapp.learning.averaging import mean_weights, recompute_bn_statistics
 from ferapp.learning.class_bias import apply_class_bias, calibrate, int8_bias, recorded_class_bias
 from ferapp.learning.config import TrainConfig
 from ferapp.learning.export import export_artifacts
@@ -83,21 +81,21 @@ def soup(cfg: TrainConfig, exports: list[str | Path], export_dir: str | Path) ->
     if record.is_file():  # the architecture the exports were trained as, for the record
         arch = (json.loads(record.read_text()).get("config") or {}).get("arch")
         cfg = replace(cfg, arch=arch or cfg.arch)
-    model, total = None, None
-    for path in exports:
+    def without_bias(path):  # the export's network as it learned, before its class bias
         member = load_keras_model(path / JSON_NAME, weights_file(path))
         bias = recorded_class_bias(path)
         if bias is not None:
             apply_class_bias(member, -bias)
-        weights = [np.asarray(w, dtype="float64") for w in member.get_weights()]
-        if model is None:
-            model, total = member, weights
-        elif [w.shape for w in weights] != [t.shape for t in total]:
-            raise ModelLoadError(f"{path} is another architecture than {exports[0]}: "
-                                 "a soup averages exports of one architecture")
-        else:
-            total = [t + w for t, w in zip(total, weights, strict=True)]
-    model.set_weights([(t / len(exports)).astype("float32") for t in total])
+        return member
+
+    model = without_bias(exports[0])
+    try:
+        mean = mean_weights([model.get_weights()] +
+                            [without_bias(p).get_weights() for p in exports[1:]])
+    except ValueError:
+        raise ModelLoadError(f"{', '.join(map(str, exports))} are not one architecture: a "
+                             "soup averages exports of one architecture") from None
+    model.set_weights(mean)
     (x_tr, _), _ = load_data(cfg, public=False)
     recompute_bn_statistics(model, x_tr, seed=cfg.seed)
     public = public_scores(cfg)

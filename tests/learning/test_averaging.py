@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferapp.learning.averaging import average_weights, recompute_bn_statistics
+from ferapp.learning.averaging import average_weights, mean_weights, recompute_bn_statistics
 
 
 def _net(seed):
@@ -27,6 +27,13 @@ def test_average_weights_is_the_elementwise_mean(tmp_path):
     average_weights(target, files)
     for got, *parts in zip(target.get_weights(), *weights, strict=True):
         np.testing.assert_allclose(got, np.mean(parts, axis=0), rtol=1e-6, atol=1e-7)
+
+
+def test_mean_weights_refuses_other_shapes():
+    a = [np.ones((3, 3)), np.zeros(2)]
+    assert [w.dtype for w in mean_weights([a, a])] == ["float32", "float32"]
+    with pytest.raises(ValueError, match="different shapes"):
+        mean_weights([a, [np.ones((3, 4)), np.zeros(2)]])
 
 
 def test_bn_statistics_are_the_average_over_all_batches():

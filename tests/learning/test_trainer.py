@@ -286,4 +286,3 @@ def test_teacher_targets_are_kept_for_resume_and_made_anew_when_a_teacher_change
     (tmp_path / "teacher_targets.npz").write_bytes(b"torn")
     np.testing.assert_allclose(trainer.teacher_targets(cfg, faces), first, rtol=1e-6)
     assert len(calls) == 6
-
