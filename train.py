@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ferapp.labels import per_class
 from ferapp.learning import data as fer_data
 from ferapp.learning.architectures import ARCHITECTURES, PRECISIONS
 from ferapp.learning.ferplus import FerPlusError
@@ -31,6 +32,9 @@ def add_target_options(p):
     p.add_argument("--photo-aug", type=float, default=0.0, metavar="P",
                    help="probability per training face of what real photos add: blur, JPEG, "
                         "low light, noise, low contrast")
+    p.add_argument("--class-weight", default=None, metavar="CLASS=W,...",
+                   help="weigh the loss of faces by their original label, e.g. fear=1.5 "
+                        "(classes not named weigh 1; weights scaled to a mean of 1)")
     p.add_argument("--min-recall", type=float, default=0.0, metavar="R",
                    help="after training, tune a per-class output bias on PublicTest so the "
                         "weakest class's recall is at least R (0: off)")
@@ -119,6 +123,27 @@ def parse_floors(text: str | None):
     return floors
 
 
+def parse_class_weight(text: str | None):
+    """--class-weight as {class: weight}, None when not given; ValueError when malformed."""
+    if text is None:
+        return None
+    weights = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--class-weight takes CLASS=W pairs, e.g. fear=1.5; got {item!r}") \
+                from None
+    try:
+        per_class(weights, 1.0)
+    except ValueError as exc:
+        raise ValueError(f"--class-weight: {exc}") from None
+    if not all(w > 0 for w in weights.values()):
+        raise ValueError("--class-weight: every weight must be above 0")
+    return weights
+
+
 def check_args(args) -> str | None:
     """What is wrong with the options or the files they name (one line), or None: found
     before Keras starts (and prints its own start-up lines)."""
@@ -130,6 +155,7 @@ def check_args(args) -> str | None:
         return "--teacher-mix must be in (0, 1] and --teacher-temperature above 0"
     try:
         floors = parse_floors(args.bias_floors)
+        parse_class_weight(args.class_weight)
     except ValueError as exc:
         return str(exc)
     if (args.recalibrate or floors) and not args.min_recall > 0:
@@ -178,6 +204,7 @@ def config_from(args):
         if args.teacher else None,
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
         teacher_temperature=args.teacher_temperature,
+        class_weight=parse_class_weight(args.class_weight),
         average_last=args.average_last, precision=args.precision,
         bias_floors=parse_floors(args.bias_floors),
     )

@@ -16,6 +16,15 @@ FACE_COLUMNS = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", "co
                 *EMOTIONS)
 
 
+def per_class(values: dict[str, float], default: float) -> tuple[float, ...]:
+    """``values`` named by emotion, in EMOTIONS order (``default`` for those not named);
+    ValueError naming an unknown class."""
+    unknown = sorted(set(values) - set(EMOTIONS))
+    if unknown:
+        raise ValueError(f"unknown class {unknown[0]!r}; classes: {', '.join(EMOTIONS)}")
+    return tuple(float(values.get(e, default)) for e in EMOTIONS)
+
+
 def css_color(emotion: str) -> str:
     """The colour of ``emotion`` as CSS ``#rrggbb``."""
     b, g, r = COLORS[emotion]

@@ -20,17 +20,22 @@ class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented (flip, rotation, shift, zoom, erasing, real-photo degradation)
     batches from uint8 arrays.
 
-    ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets.
+    ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets;
+    ``sample_weight`` (N,), when given, is the loss weight of each face, and every batch is
+    then (faces, targets, weights).
     """
 
     def __init__(self, x, y, cfg: TrainConfig, augment: bool = True,
-                 drop_remainder: bool = False, **kwargs):
+                 drop_remainder: bool = False, sample_weight=None, **kwargs):
         super().__init__(**kwargs)
         self.drop_remainder = drop_remainder  # data parallel: every batch splits evenly
         y = np.asarray(y)
         if y.ndim == 1:
             y = make_targets(y, None, 0.0)
         self.x, self.y, self.cfg, self.augment = x, y.astype("float32"), cfg, augment
+        self.w = None if sample_weight is None else np.asarray(sample_weight, "float32")
+        if self.w is not None and self.w.shape != (len(x),):
+            raise ValueError(f"sample_weight has shape {self.w.shape}, not ({len(x)},)")
         self.rng = np.random.default_rng(cfg.seed)
         self.order = np.arange(len(x))
         self.on_epoch_end()
@@ -49,7 +54,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         faces = self.x[idx]
         if self.augment:
             faces = np.stack([self._transform(f) for f in faces])
-        return faces[..., None].astype("float32"), self.y[idx]
+        batch = (faces[..., None].astype("float32"), self.y[idx])
+        return batch if self.w is None else (*batch, self.w[idx])
 
     def _transform(self, face: np.ndarray) -> np.ndarray:
         c, r = self.cfg, self.rng

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferapp.labels import EMOTIONS
+from ferapp.labels import EMOTIONS, per_class
 from ferapp.learning import ferplus
 from ferapp.learning.class_bias import apply_class_bias, recorded_class_bias
 from ferapp.learning.metrics import predict
@@ -27,6 +27,20 @@ def make_targets(y: np.ndarray, votes: np.ndarray | None, mix: float) -> np.ndar
     out = onehot.copy()
     out[ok] = (1 - mix) * onehot[ok] + mix * dist[ok]
     return out
+
+
+def sample_weights(y: np.ndarray, class_weight: dict[str, float] | None) -> np.ndarray | None:
+    """Per-face loss weights (N,) from a weight per class of the original label ``y``
+    (classes not named weigh 1), scaled to a mean of 1 so that the learning rate means
+    what it did; None without class weights. ValueError for an unknown class or a weight
+    that is not positive."""
+    if not class_weight:
+        return None
+    weights = np.array(per_class(class_weight, 1.0), dtype="float32")
+    if not np.all(weights > 0):
+        raise ValueError("class weights must be above 0")
+    w = weights[np.asarray(y)]
+    return (w / w.mean()).astype("float32")
 
 
 def teacher_probs(teacher: str | Path, faces: np.ndarray, temperature: float = 1.0,

@@ -32,7 +32,7 @@ from ferapp.learning.ensemble import ensemble_probs
 from ferapp.learning.export import export_artifacts
 from ferapp.learning.network import build_model, dtype_policy
 from ferapp.learning.quantize import calibration_faces
-from ferapp.learning.targets import make_targets, mix_teacher, teacher_probs
+from ferapp.learning.targets import make_targets, mix_teacher, sample_weights, teacher_probs
 from ferapp.system import atomic_path, atomic_write_text, cores
 from ferapp.vision.classifier import (
     file_sha256,
@@ -161,7 +161,12 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     log.info("train %s, PublicTest %s, target: %.2f one-hot + %.2f FER+ votes",
              fer_data.class_counts(y_tr), len(y_va), 1 - cfg.target_mix, cfg.target_mix)
     targets = training_targets(cfg, x_tr, y_tr, v_tr)
-    batches = AugmentedBatches(x_tr, targets, cfg, drop_remainder=cfg.distribute)
+    weights = sample_weights(y_tr, cfg.class_weight)
+    if weights is not None:
+        log.info("loss weight by original label %s, scaled to a mean of 1 over Training",
+                 cfg.class_weight)
+    batches = AugmentedBatches(x_tr, targets, cfg, drop_remainder=cfg.distribute,
+                               sample_weight=weights)
     scores = PublicTestScores(x_va, y_va,
                               None if v_va is None else ferplus.majority_labels(v_va))
     # the model computes in cfg.precision while it trains (a resumed last.keras keeps the

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.slow
     (["--min-recall", "0.4", "--bias-floors", "69,76"], "--bias-floors takes two accuracies"),
     (["--bias-floors", "0.69,0.76"], "need --min-recall R > 0"),
     (["--recalibrate"], "need --min-recall R > 0"),
+    (["--class-weight", "fear"], "--class-weight takes CLASS=W pairs, e.g. fear=1.5; got 'fear'"),
+    (["--class-weight", "fear=1.5,sad=x"], "got 'sad=x'"),
+    (["--class-weight", "feer=1.5"], "--class-weight: unknown class 'feer'; classes: angry,"),
+    (["--class-weight", "fear=-1"], "--class-weight: every weight must be above 0"),
 ])
-def test_bad_bias_options_are_one_line_errors(tmp_path, args, message):
+def test_bad_bias_and_weight_options_are_one_line_errors(tmp_path, args, message):
     bad = run_script("train.py", "--out", str(tmp_path / "r"), *args)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert message in bad.stderr.strip().splitlines()[-1]

@@ -71,3 +71,32 @@ def test_photo_degradation_blurs_darkens_or_compresses_a_real_face_reproducibly(
         batches = AugmentedBatches(x, y, replace(cfg, photo_prob=prob))
         got = batches[0][0][..., 0]
         assert np.array_equal(got, x[batches.order[:8]]) == (prob == 0.0)
+
+
+def test_sample_weights_follow_their_faces_through_the_shuffle_and_reach_the_loss():
+    import keras
+    import pytest
+
+    x, y = faces(12)
+    w = np.arange(12, dtype="float32")
+    batches = AugmentedBatches(x, y, TrainConfig(batch_size=5, seed=2), sample_weight=w)
+    for i in range(len(batches)):
+        _, yb, wb = batches[i]
+        idx = batches.order[i * 5:(i + 1) * 5]
+        np.testing.assert_array_equal(wb, w[idx])
+        np.testing.assert_array_equal(yb.argmax(1), y[idx])
+    assert len(AugmentedBatches(x, y, TrainConfig(batch_size=5))[0]) == 2  # no weights
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        AugmentedBatches(x, y, TrainConfig(), sample_weight=w[:5])
+
+    # Keras weighs the loss by them: faces of weight 0 do not count at all
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(7)])
+    model.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    only = np.where(y == y[0], 1.0, 0.0).astype("float32")
+    data = AugmentedBatches(x, y, TrainConfig(batch_size=12), augment=False, sample_weight=only)
+    xb, yb, wb = data[0]
+    per_face = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=None)(
+        yb, model(xb)).numpy()
+    assert model.evaluate(data, verbose=0) == pytest.approx(
+        float((per_face * wb).sum() / len(wb)), rel=1e-5)

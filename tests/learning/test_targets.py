@@ -1,4 +1,5 @@
-"""ferapp.learning.targets: one-hot and FER+ targets, and the teacher's softened predictions."""
+"""ferapp.learning.targets: one-hot and FER+ targets, class weights, and the teacher's
+softened predictions."""
 
 import numpy as np
 import pytest
@@ -18,6 +19,21 @@ def test_soft_targets_mix_one_hot_and_votes():
     assert t[1, EMOTIONS.index("sad")] == 1.0  # no votes: one-hot kept
     assert np.allclose(t.sum(1), 1)
     assert (make_targets(y, votes, 0.0) == np.eye(7)[y]).all()
+
+
+def test_class_weights_weigh_faces_by_their_original_label_with_a_mean_of_one():
+    from ferapp.learning.targets import sample_weights
+
+    fear, sad = EMOTIONS.index("fear"), EMOTIONS.index("sad")
+    y = np.array([fear, sad, sad, sad])
+    w = sample_weights(y, {"fear": 2.0})
+    assert w.dtype == np.float32 and w.mean() == pytest.approx(1.0)
+    assert w[0] == pytest.approx(2 * w[1]) and len(set(w[1:])) == 1  # not named: weight 1
+    assert sample_weights(y, None) is None and sample_weights(y, {}) is None
+    with pytest.raises(ValueError, match="unknown class 'feer'"):
+        sample_weights(y, {"feer": 2.0})
+    with pytest.raises(ValueError, match="above 0"):
+        sample_weights(y, {"fear": 0.0})
 
 
 pytestmark = pytest.mark.slow
