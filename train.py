@@ -47,6 +47,11 @@ def add_target_options(p):
                    help="no training: choose the class bias anew for the finished run "
                         "exported to --export/--out (from its uncalibrated/ export) with "
                         "--min-recall and --bias-floors, and export it again")
+    p.add_argument("--export-epoch", type=int, default=None, metavar="N",
+                   help="no training: export epoch N of the finished run in --out (its "
+                        "snapshot; the run needs --snapshots) instead of its best checkpoint, "
+                        "calibrated with --min-recall/--bias-floors, to --export (default: "
+                        "<out>/epoch-NNN)")
     p.add_argument("--soup", nargs="+", default=None, metavar="EXPORT",
                    help="no training: average the weights of these exports of one "
                         "architecture (e.g. students warm-started from one model; each "
@@ -160,6 +165,10 @@ def check_args(args) -> str | None:
         return str(exc)
     if (args.recalibrate or floors) and not args.min_recall > 0:
         return "--recalibrate and --bias-floors need --min-recall R > 0"
+    if args.export_epoch is not None and (args.export_epoch < 1 or args.soup or args.resume
+                                          or args.recalibrate or args.teacher or args.init):
+        return "--export-epoch takes an epoch from 1 and trains nothing: it does not go " \
+               "with --soup, --recalibrate, --resume, --teacher or --init"
     if args.soup is not None and len(args.soup) < 2:
         return "--soup needs at least two exports"
     if args.soup and (args.recalibrate or args.resume or args.teacher or args.init):
@@ -225,6 +234,15 @@ def run_recalibrate(cfg, export_dir: str) -> int:
     return 0
 
 
+def report(what: str, summary: dict, export_dir: str) -> int:
+    """The one line printed after a soup or an epoch export: its PublicTest scores."""
+    fp = summary["best_public_accuracy_ferplus"]
+    print(f"{what}: PublicTest (fp32, no flip) accuracy {summary['best_public_accuracy']:.4f}"
+          + (f", FER+ {fp:.4f}" if fp is not None else "")
+          + " before any class bias; exported to " + export_dir)
+    return 0
+
+
 def run_soup(cfg, exports: list[str], export_dir: str) -> int:
     from ferapp.learning.posthoc import soup
 
@@ -232,12 +250,18 @@ def run_soup(cfg, exports: list[str], export_dir: str) -> int:
         summary = soup(cfg, exports, export_dir)
     except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
         return fail(exc)
-    fp = summary["best_public_accuracy_ferplus"]
-    print(f"soup of {len(exports)} exports: PublicTest (fp32, no flip) accuracy "
-          f"{summary['best_public_accuracy']:.4f}"
-          + (f", FER+ {fp:.4f}" if fp is not None else "")
-          + " before any class bias; exported to " + export_dir)
-    return 0
+    return report(f"soup of {len(exports)} exports", summary, export_dir)
+
+
+def run_export_epoch(cfg, epoch: int, export_dir: str | None) -> int:
+    from ferapp.learning.posthoc import export_epoch
+
+    export_dir = export_dir or str(Path(cfg.out_dir) / f"epoch-{epoch:03d}")
+    try:
+        summary = export_epoch(cfg, epoch, export_dir)
+    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
+        return fail(exc)
+    return report(f"epoch {epoch}", summary, export_dir)
 
 
 def run_training(cfg, resume: bool, export_dir: str | None) -> int:
@@ -265,6 +289,8 @@ def main(argv=None) -> int:
     cfg = config_from(args)
     if args.recalibrate:
         return run_recalibrate(cfg, args.export or args.out)
+    if args.export_epoch:
+        return run_export_epoch(cfg, args.export_epoch, args.export)
     if args.soup:
         return run_soup(cfg, args.soup, args.export or args.out)
     return run_training(cfg, args.resume, args.export)

@@ -79,6 +79,11 @@ class ResumeState(keras.callbacks.Callback):
         atomic_write_text(self.out_dir / "state.json", json.dumps(self.state, indent=1))
 
 
+def snapshot_path(folder: Path, epoch: int) -> Path:
+    """Where EpochSnapshots keeps the weights after ``epoch`` (1-based)."""
+    return Path(folder) / f"epoch-{epoch:03d}.weights.h5"
+
+
 class EpochSnapshots(keras.callbacks.Callback):
     """Keep each epoch's weights as ``epoch-NNN.weights.h5`` (1-based) for weight averaging."""
 
@@ -88,7 +93,7 @@ class EpochSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.folder / f"epoch-{epoch + 1:03d}.weights.h5") as tmp:
+        with atomic_path(snapshot_path(self.folder, epoch + 1)) as tmp:
             self.model.save_weights(tmp)
 
 

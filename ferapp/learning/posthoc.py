@@ -1,23 +1,26 @@
-"""Work on finished exports, no training: choose an export's class bias anew
-(``train.py --recalibrate``) or average the weights of several exports of one architecture
-into one network, a "model soup" (``train.py --soup``); both are calibrated and exported as
-a run's model is."""
+"""Work on finished runs and exports, no training: choose an export's class bias anew
+(``train.py --recalibrate``), export another epoch of a run than its best checkpoint
+(``train.py --export-epoch``), or average the weights of several exports of one
+architecture into one network, a "model soup" (``train.py --soup``); all are calibrated and
+exported as a run's model is."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ferapp.learning.averaging import mean_weights, recompute_bn_statistics
+from ferapp.learning.callbacks import snapshot_path
 from ferapp.learning.class_bias import apply_class_bias, calibrate, int8_bias, recorded_class_bias
 from ferapp.learning.config import TrainConfig
 from ferapp.learning.export import export_artifacts
 from ferapp.learning.quantize import calibration_faces
 from ferapp.learning.trainer import (
     calibrate_before_export,
+    finish,
     load_data,
     provenance,
     public_scores,
@@ -64,6 +67,25 @@ def recalibrate(cfg: TrainConfig, export_dir: str | Path) -> dict:
                      calibration_faces=calibration_faces(x_tr, seed=cfg.seed),
                      int8_bias=int8_bias(export_dir, calibration))
     return summary
+
+
+def export_epoch(cfg: TrainConfig, epoch: int, export_dir: str | Path) -> dict:
+    """Export epoch ``epoch`` of the finished run in cfg.out_dir (its snapshot, kept with
+    --snapshots) instead of its best checkpoint: the run's own settings (train_config.json),
+    with the class bias chosen anew by cfg.min_recall and cfg.bias_floors. No training."""
+    out = Path(cfg.out_dir)
+    snapshot = snapshot_path(out / "snapshots", epoch)
+    if not (out / "train_config.json").is_file() or not (out / "state.json").is_file():
+        raise ModelLoadError(f"{out} holds no finished run (train_config.json, state.json)")
+    if not snapshot.is_file():
+        raise ModelLoadError(f"{snapshot} not found: the run kept no snapshot of epoch "
+                             f"{epoch} (train with --snapshots)")
+    run = json.loads((out / "train_config.json").read_text())
+    run = {f.name: run[f.name] for f in fields(TrainConfig) if f.name in run}
+    run_cfg = replace(TrainConfig(**run), data_dir=cfg.data_dir, out_dir=str(out),
+                      limit=cfg.limit, min_recall=cfg.min_recall, average_last=0,
+                      bias_floors=tuple(cfg.bias_floors) if cfg.bias_floors else None)
+    return finish(run_cfg, out, Path(export_dir), epoch=epoch)
 
 
 def soup(cfg: TrainConfig, exports: list[str | Path], export_dir: str | Path) -> dict:

@@ -20,7 +20,12 @@ from ferapp.learning import ferplus
 from ferapp.learning.architectures import PRECISIONS
 from ferapp.learning.augment import AugmentedBatches
 from ferapp.learning.averaging import choose_average
-from ferapp.learning.callbacks import EpochSnapshots, PublicTestScores, ResumeState
+from ferapp.learning.callbacks import (
+    EpochSnapshots,
+    PublicTestScores,
+    ResumeState,
+    snapshot_path,
+)
 from ferapp.learning.class_bias import apply_class_bias, calibrate, int8_bias, recorded_class_bias
 from ferapp.learning.config import (
     TrainConfig,
@@ -234,20 +239,28 @@ def warm_start(model, weights: str | Path):
              f" (recorded class bias {[round(float(b), 3) for b in bias]} removed)")
 
 
-def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = None) -> dict:
+def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = None,
+           epoch: int | None = None) -> dict:
     """Load the best checkpoint into a clean model (or, with cfg.average_last, a better
-    average of the last epochs), calibrate it (cfg.min_recall; the model before calibration
-    goes to ``uncalibrated/``) and export model.json + model_weights.h5 (+ model.onnx,
-    model.int8.onnx, training.json)."""
+    average of the last epochs; or the snapshot of ``epoch``), calibrate it (cfg.min_recall;
+    the model before calibration goes to ``uncalibrated/``) and export model.json +
+    model_weights.h5 (+ model.onnx, model.int8.onnx, training.json)."""
     model = build_model(cfg.arch, dropout=cfg.dropout)
-    model.load_weights(out / "best.weights.h5")
     state = json.loads((out / "state.json").read_text())
-    best = {"epoch": state.get("best_epoch"), "score": state.get("best_val_score"),
-            **state.get("best_logs", {})}
     (x_tr, _), _ = load_data(cfg, public=False)
-    public = public_scores(cfg) if cfg.average_last or cfg.min_recall else None
-    averaging = (choose_average(model, cfg, out, best["score"] or 0.0, x_tr, public)
-                 if cfg.average_last else None)
+    public = public_scores(cfg) if cfg.average_last or cfg.min_recall or epoch else None
+    averaging = None
+    if epoch:  # the epoch asked for, scored as the checkpoints were
+        model.load_weights(snapshot_path(out / "snapshots", epoch))
+        best = {"epoch": epoch, **{k: round(float(v), 4) for k, v in
+                                   public.scores(model).items()}}
+        best["score"] = best.get("val_score")
+    else:
+        model.load_weights(out / "best.weights.h5")
+        best = {"epoch": state.get("best_epoch"), "score": state.get("best_val_score"),
+                **state.get("best_logs", {})}
+        averaging = (choose_average(model, cfg, out, best["score"] or 0.0, x_tr, public)
+                     if cfg.average_last else None)
     if averaging and averaging["chosen"]:
         c = averaging["chosen"]
         best = {"epoch": "average of epochs {}-{}".format(*c["epochs"]),
@@ -261,8 +274,9 @@ def finish(cfg: TrainConfig, out: Path, export_dir: Path, extra: dict | None = N
         "best_public_accuracy": best.get("val_accuracy"),
         "best_public_accuracy_ferplus": best.get("val_accuracy_ferplus"),
         "weight_averaging": averaging,
-        "checkpoint_criterion": "PublicTest val_score: mean of the accuracy on the original "
-                                "labels and on the FER+ majority (original only without votes)",
+        "checkpoint_criterion": f"epoch {epoch}, asked for (train.py --export-epoch)" if epoch
+        else "PublicTest val_score: mean of the accuracy on the original labels and on the "
+             "FER+ majority (original only without votes)",
         "class_bias": calibration,
         "weight_sources": (json.loads((out / "sources.json").read_text())
                            if (out / "sources.json").is_file() else None),

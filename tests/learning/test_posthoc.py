@@ -1,7 +1,9 @@
-"""ferapp.learning.posthoc through train.py in smoke mode: the model soup (--soup);
---recalibrate is tested with the calibration in test_trainer.py."""
+"""ferapp.learning.posthoc through train.py in smoke mode: the model soup (--soup) and the
+export of another epoch (--export-epoch); --recalibrate is tested with the calibration in
+test_trainer.py."""
 
 import json
+import shutil
 
 import pytest
 
@@ -63,3 +65,49 @@ def test_soup_averages_exports_without_their_class_bias_and_exports_it(tmp_path,
         assert line.startswith("train.py: error: ") and says in line, line
     assert json.loads((second / "training.json").read_text())["class_bias"]["bias"] == \
         bias.tolist()  # the member named as the output was left as it was
+
+
+def test_export_epoch_exports_that_snapshot_calibrated_and_keeps_the_run(tmp_path, smoke_run):
+    """train.py --export-epoch N: the run's snapshot of epoch N, calibrated, exported to
+    <out>/epoch-NNN (the run's own export untouched); bad input is one line, exit 2."""
+    import numpy as np
+
+    from ferapp.learning.network import build_model
+    from ferapp.vision.classifier import load_export, load_keras_model
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    exported_before = (run / "model_weights.h5").read_bytes()
+    proc = run_script("train.py", *SMOKE, "--out", str(run), "--export-epoch", "1",
+                      "--min-recall", "0.2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = run / "epoch-001"
+    assert proc.stdout.startswith("epoch 1: PublicTest (fp32, no flip) accuracy ")
+    assert proc.stdout.rstrip().endswith(f"exported to {out}")
+    training = json.loads((out / "training.json").read_text())
+    run_config = json.loads((run / "train_config.json").read_text())
+    assert training["best_epoch"] == 1 and "--export-epoch" in training["checkpoint_criterion"]
+    assert training["class_bias"]["min_recall"] == 0.2
+    assert training["config"]["arch"] == run_config["arch"]  # the run's own settings
+    assert training["config"]["seed"] == run_config["seed"]
+    snapshot = build_model(run_config["arch"])
+    snapshot.load_weights(run / "snapshots" / "epoch-001.weights.h5")
+    before = load_keras_model(out / "uncalibrated" / "model.json",
+                              out / "uncalibrated" / "model_weights.h5")
+    for a, b in zip(before.get_weights(), snapshot.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # that epoch's weights, before the class bias
+    assert (run / "model_weights.h5").read_bytes() == exported_before
+    probs = load_export(out, flip_tta=True).predict_scores(np.zeros((2, 48, 48), "uint8"))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
+
+    for args, says in ((["--out", str(run), "--export-epoch", "2"],
+                        "the run kept no snapshot of epoch 2"),
+                       (["--out", str(tmp_path / "none"), "--export-epoch", "1"],
+                        "holds no finished run"),
+                       (["--out", str(run), "--export-epoch", "0"], "an epoch from 1"),
+                       (["--out", str(run), "--export-epoch", "1", "--resume"],
+                        "trains nothing")):
+        bad = run_script("train.py", *SMOKE, *args)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-1500:]
+        line = bad.stderr.strip().splitlines()[-1]
+        assert line.startswith("train.py: error: ") and says in line, line
