@@ -32,6 +32,9 @@ def add_target_options(p):
     p.add_argument("--photo-aug", type=float, default=0.0, metavar="P",
                    help="probability per training face of what real photos add: blur, JPEG, "
                         "low light, noise, low contrast")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup: blend each training face and its target with another's, "
+                        "by a proportion from Beta(ALPHA, ALPHA), e.g. 0.2 (0: off)")
     p.add_argument("--class-weight", default=None, metavar="CLASS=W,...",
                    help="weigh the loss of faces by their original label, e.g. fear=1.5 "
                         "(classes not named weigh 1; weights scaled to a mean of 1)")
@@ -152,10 +155,11 @@ def parse_class_weight(text: str | None):
 def check_args(args) -> str | None:
     """What is wrong with the options or the files they name (one line), or None: found
     before Keras starts (and prints its own start-up lines)."""
-    if not 0 <= args.target_mix <= 1:
-        return "--target-mix must be between 0 and 1"
-    if not 0 <= args.photo_aug <= 1:
-        return "--photo-aug must be between 0 and 1"
+    for flag, share in (("--target-mix", args.target_mix), ("--photo-aug", args.photo_aug)):
+        if not 0 <= share <= 1:
+            return f"{flag} must be between 0 and 1"
+    if not 0 <= args.mixup <= 100:
+        return "--mixup takes a Beta parameter between 0 (off) and 100, e.g. 0.2"
     if args.teacher and not (0 < args.teacher_mix <= 1 and args.teacher_temperature > 0):
         return "--teacher-mix must be in (0, 1] and --teacher-temperature above 0"
     try:
@@ -207,8 +211,8 @@ def config_from(args):
         optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
         erase_prob=args.erase, photo_prob=args.photo_aug, min_recall=args.min_recall,
-        distribute=args.distribute,
-        init_weights=args.init, snapshots=args.snapshots,
+        mixup=args.mixup, distribute=args.distribute, init_weights=args.init,
+        snapshots=args.snapshots,
         teacher=(args.teacher[0] if len(args.teacher) == 1 else list(args.teacher))
         if args.teacher else None,
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
@@ -235,7 +239,7 @@ def run_recalibrate(cfg, export_dir: str) -> int:
 
 
 def report(what: str, summary: dict, export_dir: str) -> int:
-    """The one line printed after a soup or an epoch export: its PublicTest scores."""
+    """The one line of PublicTest scores printed after training, a soup, an epoch export."""
     fp = summary["best_public_accuracy_ferplus"]
     print(f"{what}: PublicTest (fp32, no flip) accuracy {summary['best_public_accuracy']:.4f}"
           + (f", FER+ {fp:.4f}" if fp is not None else "")
@@ -272,12 +276,8 @@ def run_training(cfg, resume: bool, export_dir: str | None) -> int:
         _, summary = train(cfg, resume=resume, export_dir=export_dir)
     except (fer_data.DataError, FerPlusError, DistributeError, ModelLoadError) as exc:
         return fail(exc)
-    fp = summary["best_public_accuracy_ferplus"]
-    print(f"best PublicTest epoch {summary['best_epoch']} of {summary['epochs_done']}: "
-          f"accuracy {summary['best_public_accuracy']:.4f}"
-          + (f", FER+ {fp:.4f}" if fp is not None else "")
-          + f"; exported to {export_dir or cfg.out_dir}")
-    return 0
+    return report(f"best epoch {summary['best_epoch']} of {summary['epochs_done']}", summary,
+                  export_dir or cfg.out_dir)
 
 
 def main(argv=None) -> int:

@@ -17,8 +17,8 @@ from ferapp.learning.targets import make_targets
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented (flip, rotation, shift, zoom, erasing, real-photo degradation)
-    batches from uint8 arrays.
+    """Shuffled, augmented (flip, rotation, shift, zoom, erasing, real-photo degradation,
+    mixup) batches from uint8 arrays.
 
     ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets;
     ``sample_weight`` (N,), when given, is the loss weight of each face, and every batch is
@@ -51,11 +51,30 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         idx = self.order[i * self.cfg.batch_size : (i + 1) * self.cfg.batch_size]
-        faces = self.x[idx]
+        faces, targets = self.x[idx], self.y[idx]
+        weights = None if self.w is None else self.w[idx]
         if self.augment:
             faces = np.stack([self._transform(f) for f in faces])
-        batch = (faces[..., None].astype("float32"), self.y[idx])
-        return batch if self.w is None else (*batch, self.w[idx])
+        faces = faces.astype("float32")
+        if self.augment and self.cfg.mixup:
+            faces, targets, weights = self._mix(faces, targets, weights)
+        batch = (faces[..., None], targets)
+        return batch if weights is None else (*batch, weights)
+
+    def _mix(self, faces, targets, weights):
+        """Mixup (Zhang et al. 2018): each face blended with another face of the batch,
+        its target and loss weight in the same proportion; the proportion of its own face,
+        lam = max(b, 1 - b) with b ~ Beta(alpha, alpha), is at least 1/2."""
+        n = len(faces)
+        lam = self.rng.beta(self.cfg.mixup, self.cfg.mixup, n).astype("float32")
+        lam = np.maximum(lam, 1 - lam)
+        other = self.rng.permutation(n)
+
+        def blend(a):
+            shape = (n,) + (1,) * (a.ndim - 1)
+            return lam.reshape(shape) * a + (1 - lam.reshape(shape)) * a[other]
+
+        return blend(faces), blend(targets), None if weights is None else blend(weights)
 
     def _transform(self, face: np.ndarray) -> np.ndarray:
         c, r = self.cfg, self.rng

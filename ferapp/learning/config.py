@@ -53,6 +53,9 @@ class TrainConfig:
     # probability of what a real photo adds to a face (augment.photo_degrade): blur, JPEG,
     # low light, sensor noise, low contrast
     photo_prob: float = 0.0
+    # mixup: every training face blended with another of its batch, targets and loss
+    # weights alike, in a proportion drawn from Beta(mixup, mixup) (0: off)
+    mixup: float = 0.0
     # after training: per-class output bias chosen on PublicTest so that the weakest class's
     # recall (original labels) is at least this, at the least cost in mean accuracy (0: off)
     min_recall: float = 0.0

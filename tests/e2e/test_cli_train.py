@@ -18,8 +18,11 @@ pytestmark = pytest.mark.slow
     (["--class-weight", "fear=1.5,sad=x"], "got 'sad=x'"),
     (["--class-weight", "feer=1.5"], "--class-weight: unknown class 'feer'; classes: angry,"),
     (["--class-weight", "fear=-1"], "--class-weight: every weight must be above 0"),
+    (["--photo-aug", "1.5"], "--photo-aug must be between 0 and 1"),
+    (["--mixup", "-0.2"], "--mixup takes a Beta parameter between 0 (off) and 100"),
+    (["--mixup", "nan"], "--mixup takes a Beta parameter between 0 (off) and 100"),
 ])
-def test_bad_bias_and_weight_options_are_one_line_errors(tmp_path, args, message):
+def test_bad_bias_weight_and_augmentation_options_are_one_line_errors(tmp_path, args, message):
     bad = run_script("train.py", "--out", str(tmp_path / "r"), *args)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert message in bad.stderr.strip().splitlines()[-1]

@@ -100,3 +100,36 @@ def test_sample_weights_follow_their_faces_through_the_shuffle_and_reach_the_los
         yb, model(xb)).numpy()
     assert model.evaluate(data, verbose=0) == pytest.approx(
         float((per_face * wb).sum() / len(wb)), rel=1e-5)
+
+
+def test_mixup_blends_faces_targets_and_weights_in_one_proportion_and_off_keeps_them():
+    # seven faces, every other augmentation off: face k is uniformly 20 + 10 k, label k,
+    # loss weight k + 1, so each blend can be read back from its target
+    x = np.repeat(np.arange(20, 90, 10, dtype=np.uint8), 48 * 48).reshape(7, 48, 48)
+    y, w = np.arange(7), np.arange(1, 8, dtype="float32")
+    cfg = TrainConfig(batch_size=7, seed=4, rotation_deg=0, shift=0, zoom=0, flip=False)
+    plain = AugmentedBatches(x, y, cfg, sample_weight=w)
+    xb, yb, wb = plain[0]
+    np.testing.assert_array_equal(xb[:, 0, 0, 0], 20 + 10 * plain.order)  # mixup 0: as is
+    np.testing.assert_array_equal(yb.argmax(1), plain.order)
+
+    blended = 0
+    for epoch in range(5):
+        mixed = AugmentedBatches(x, y, replace(cfg, mixup=0.4, seed=epoch), sample_weight=w)
+        xb, yb, wb = mixed[0]
+        assert np.allclose(xb, xb[:, :1, :1, :])  # a blend of two uniform faces
+        for face, target, weight, k in zip(xb[:, 0, 0, 0], yb, wb, mixed.order, strict=True):
+            assert np.isclose(target.sum(), 1) and np.count_nonzero(target) <= 2
+            lam = target[k]  # its own face keeps the larger share
+            assert lam >= 0.5 - 1e-6 and target.argmax() == k or np.isclose(lam, 0.5)
+            other = k if lam > 1 - 1e-6 else np.argsort(target)[-2]
+            if other == k:
+                assert np.isclose(face, 20 + 10 * k) and np.isclose(weight, w[k])
+                continue
+            assert np.isclose(face, lam * (20 + 10 * k) + (1 - lam) * (20 + 10 * other),
+                              atol=1e-3)
+            assert np.isclose(weight, lam * w[k] + (1 - lam) * w[other], atol=1e-5)
+            blended += 1
+        again = AugmentedBatches(x, y, replace(cfg, mixup=0.4, seed=epoch), sample_weight=w)
+        np.testing.assert_array_equal(again[0][0], xb)  # reproducible from the seed
+    assert blended >= 20  # most faces are blended with another (some with themselves)

@@ -33,7 +33,8 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     out = tmp_path / "run"
     proc = run_script("train.py", "--smoke", "128", "--epochs", "1", "--out", str(out),
                       "--batch-size", "32", "--target-mix", "0.5", "--erase", "0.5",
-                      "--photo-aug", "0.5", "--min-recall", "0.2", "--class-weight", "fear=2")
+                      "--photo-aug", "0.5", "--min-recall", "0.2", "--class-weight", "fear=2",
+                      "--mixup", "0.2")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "target: 0.50 one-hot + 0.50 FER+ votes" in proc.stderr
     assert "loss weight by original label {'fear': 2.0}" in proc.stderr
@@ -42,6 +43,7 @@ def test_soft_target_smoke_on_default_backend(tmp_path, data_dir):
     training = json.loads((out / "training.json").read_text())
     assert training["config"]["target_mix"] == 0.5 and training["config"]["photo_prob"] == 0.5
     assert training["config"]["class_weight"] == {"fear": 2.0}
+    assert training["config"]["mixup"] == 0.2
     assert 0 <= training["best_public_accuracy_ferplus"] <= 1
     assert "FER+" in proc.stdout
     bias = training["class_bias"]  # calibrated on PublicTest after training
