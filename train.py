@@ -212,30 +212,13 @@ def config_from(args):
         target_mix=args.target_mix, votes_path=args.votes, rotation_deg=args.rotation,
         erase_prob=args.erase, photo_prob=args.photo_aug, min_recall=args.min_recall,
         mixup=args.mixup, distribute=args.distribute, init_weights=args.init,
-        snapshots=args.snapshots,
-        teacher=(args.teacher[0] if len(args.teacher) == 1 else list(args.teacher))
-        if args.teacher else None,
+        snapshots=args.snapshots, average_last=args.average_last, precision=args.precision,
+        teacher=args.teacher and (args.teacher[0] if len(args.teacher) == 1 else args.teacher),
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
         teacher_temperature=args.teacher_temperature,
         class_weight=parse_class_weight(args.class_weight),
-        average_last=args.average_last, precision=args.precision,
         bias_floors=parse_floors(args.bias_floors),
     )
-
-
-def run_recalibrate(cfg, export_dir: str) -> int:
-    from ferapp.learning.posthoc import recalibrate
-
-    try:
-        summary = recalibrate(cfg, export_dir)
-    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
-        return fail(exc)
-    after = summary["class_bias"]["after"]
-    print(f"class bias {summary['class_bias']['bias']}: PublicTest as served "
-          f"accuracy {after['accuracy']:.4f}, FER+ {after['accuracy_ferplus']}, weakest "
-          f"recall {after['weakest_class']} {after['weakest_recall']:.3f}; exported to "
-          f"{export_dir}")
-    return 0
 
 
 def report(what: str, summary: dict, export_dir: str) -> int:
@@ -247,37 +230,40 @@ def report(what: str, summary: dict, export_dir: str) -> int:
     return 0
 
 
-def run_soup(cfg, exports: list[str], export_dir: str) -> int:
-    from ferapp.learning.posthoc import soup
-
-    try:
-        summary = soup(cfg, exports, export_dir)
-    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
-        return fail(exc)
-    return report(f"soup of {len(exports)} exports", summary, export_dir)
-
-
-def run_export_epoch(cfg, epoch: int, export_dir: str | None) -> int:
-    from ferapp.learning.posthoc import export_epoch
-
-    export_dir = export_dir or str(Path(cfg.out_dir) / f"epoch-{epoch:03d}")
-    try:
-        summary = export_epoch(cfg, epoch, export_dir)
-    except (fer_data.DataError, FerPlusError, ModelLoadError) as exc:
-        return fail(exc)
-    return report(f"epoch {epoch}", summary, export_dir)
+def report_bias(summary: dict, export_dir: str) -> int:
+    """The one line printed after --recalibrate: the new class bias and its PublicTest scores."""
+    after = summary["class_bias"]["after"]
+    print(f"class bias {summary['class_bias']['bias']}: PublicTest as served "
+          f"accuracy {after['accuracy']:.4f}, FER+ {after['accuracy_ferplus']}, weakest "
+          f"recall {after['weakest_class']} {after['weakest_recall']:.3f}; exported to "
+          f"{export_dir}")
+    return 0
 
 
-def run_training(cfg, resume: bool, export_dir: str | None) -> int:
+def run(args, cfg) -> int:
+    """Train, or the job that trains nothing (--recalibrate, --export-epoch, --soup); a known
+    failure (data, votes, a model file, the distribution strategy) is a one-line error."""
+    from ferapp.learning import posthoc, trainer
     from ferapp.learning.config import DistributeError
-    from ferapp.learning.trainer import train
 
+    export_dir, epoch = args.export or args.out, args.export_epoch
     try:
-        _, summary = train(cfg, resume=resume, export_dir=export_dir)
+        if args.recalibrate:
+            return report_bias(posthoc.recalibrate(cfg, export_dir), export_dir)
+        if epoch:
+            export_dir = args.export or str(Path(args.out) / f"epoch-{epoch:03d}")
+            return report(f"epoch {epoch}", posthoc.export_epoch(cfg, epoch, export_dir),
+                          export_dir)
+        if args.soup:
+            return report(f"soup of {len(args.soup)} exports",
+                          posthoc.soup(cfg, args.soup, export_dir), export_dir)
+        _, summary = trainer.train(cfg, resume=args.resume, export_dir=args.export)
     except (fer_data.DataError, FerPlusError, DistributeError, ModelLoadError) as exc:
         return fail(exc)
-    return report(f"best epoch {summary['best_epoch']} of {summary['epochs_done']}", summary,
-                  export_dir or cfg.out_dir)
+    best = summary["best_epoch"]  # an epoch number, or "average of epochs A-B"
+    exported = best if isinstance(best, str) else f"epoch {best}, the best"
+    return report(f"{summary['epochs_done']} epochs trained, exported {exported}", summary,
+                  export_dir)
 
 
 def main(argv=None) -> int:
@@ -286,14 +272,7 @@ def main(argv=None) -> int:
     problem = check_args(args)
     if problem:
         return fail(problem)
-    cfg = config_from(args)
-    if args.recalibrate:
-        return run_recalibrate(cfg, args.export or args.out)
-    if args.export_epoch:
-        return run_export_epoch(cfg, args.export_epoch, args.export)
-    if args.soup:
-        return run_soup(cfg, args.soup, args.export or args.out)
-    return run_training(cfg, args.resume, args.export)
+    return run(args, config_from(args))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def test_train_cli_smoke_and_resume_with_more_epochs(tmp_path, smoke_run):
     assert "resuming after epoch 1" in again.stderr
     assert "schedule changed from 1 to 2 epochs" in again.stderr
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+    assert again.stdout.splitlines()[-1].startswith("2 epochs trained, exported epoch ")
     log_lines = (out / "log.csv").read_text().strip().splitlines()
     assert len(log_lines) == 3  # header + one line per epoch, across both runs
     training = json.loads((out / "training.json").read_text())
@@ -172,6 +173,10 @@ def test_warm_start_snapshots_and_weight_averaging(tmp_path, smoke_run):
     averaging = json.loads((out / "training.json").read_text())["weight_averaging"]
     assert [t["epochs"] for t in averaging["tried"]] == [[2, 3], [1, 3]]
     assert all(0 < t["val_score"] <= 1 for t in averaging["tried"])
+    chosen, best = averaging["chosen"], json.loads((out / "state.json").read_text())["best_epoch"]
+    exported = ("average of epochs {}-{}".format(*chosen["epochs"]) if chosen
+                else f"epoch {best}, the best")
+    assert warm.stdout.splitlines()[-1].startswith(f"3 epochs trained, exported {exported}: ")
     sha = hashlib.sha256((base / "model_weights.h5").read_bytes()).hexdigest()
     assert json.loads((out / "training.json").read_text())["weight_sources"] == {
         "init": {"path": str(base), "weights_sha256": sha}}
@@ -234,6 +239,7 @@ def test_distillation_from_an_ensemble_in_smoke_mode(tmp_path, smoke_run, tiny_m
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"teacher targets from {out / 'teacher_targets.npz'}" in again.stderr
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+    assert again.stdout.splitlines()[-1].startswith("2 epochs trained, exported epoch ")
 
     swapped = tmp_path / "swapped"
     shutil.copytree(tiny_model_dir, swapped)
