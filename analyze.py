@@ -12,6 +12,7 @@ row per face per analysed frame); ``ferapp.offline.batch.run`` for many recordin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
 from ferapp.vision.models import check_members, default_model, model_dirs
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline
+from ferapp.vision.sources import FRAME_LIMIT_ENV, MAX_FRAME_PIXELS, SourceError, frame_limit
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S
 
 
@@ -64,6 +66,10 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=None,
                    help="parallel recordings (default: the cores; Ray: of a local cluster)")
     p.add_argument("--force", action="store_true", help="redo recordings already done")
+    p.add_argument("--max-frame-pixels", type=int, default=None, metavar="N",
+                   help="refuse a recording whose frames have more pixels than this "
+                        f"(default ${FRAME_LIMIT_ENV} or {MAX_FRAME_PIXELS:,}: 4096x4096); "
+                        "memory grows with it")
     p.add_argument("--retry-failed", action="store_true",
                    help="try again the recordings that failed before (a changed file is "
                         "always tried again)")
@@ -72,6 +78,8 @@ def parse_args(argv=None):
         p.error("--every and --detect-every must be at least 1 and --smooth at least 0")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
+    if args.max_frame_pixels is not None and args.max_frame_pixels < 1:
+        p.error("--max-frame-pixels must be at least 1")
     if args.address and args.engine != "ray":
         p.error("--address goes with --engine ray")
     return args
@@ -86,7 +94,7 @@ def main_batch(args) -> int:
     models = tuple(str(d.resolve()) for d in model_dirs(args.model_dir))
     opts = batch.Options(every=args.every, write_video=not args.no_video, smooth=args.smooth,
                          detector=args.detector, detect_every=args.detect_every,
-                         model_dir=models)
+                         model_dir=models, max_pixels=args.max_frame_pixels)
     try:
         report = batch.run(args.input, args.out, engine=args.engine or "local",
                            address=args.address, workers=args.workers, force=args.force,
@@ -115,17 +123,28 @@ def main_batch(args) -> int:
 def analyze_one(args, src: Path, out: Path):
     """The faces table of one video, image or folder of images (written outputs: the
     annotated video or photos)."""
-    kind, target = single_input(src)
+    notes: list[str] = []
+    kind, target = single_input(src, out, notes)
+    for note in notes:
+        print(f"analyze.py: note: {note}", file=sys.stderr)
     pipeline = ExpressionPipeline(default_model(args.model_dir), make_detector(args.detector),
                                   still=kind == "images")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".tmp-*"):  # what a killed run was writing
-        stale.unlink(missing_ok=True)
+    batch.check_output(out)
+    _remove_temporary(out)  # what a killed run was writing
     if kind == "video":
         return analyze_video(target, out, args.every, not args.no_video, args.smooth,
-                             pipeline=pipeline, detect_every=args.detect_every)
+                             pipeline=pipeline, detect_every=args.detect_every,
+                             max_pixels=args.max_frame_pixels)
     return analyze_images(target, None if args.no_video else out / "annotated",
                           pipeline=pipeline)
+
+
+def _remove_temporary(out: Path):
+    """The temporary files of an unfinished run in ``out`` (best effort: a folder that
+    cannot be written keeps them, and the next run there removes them)."""
+    for stale in out.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            stale.unlink(missing_ok=True)
 
 
 def main_single(args) -> int:
@@ -133,9 +152,20 @@ def main_single(args) -> int:
     src = Path(args.input[0])
     out = Path(args.out or Path("outputs") / src.stem)
     try:
-        df = analyze_one(args, src, out)
-    except (InputError, ModelLoadError, DetectorUnavailable) as exc:
+        return write_single(args, src, out)
+    except (InputError, ModelLoadError, DetectorUnavailable, batch.BatchError) as exc:
         return fail(exc)
+    except OSError as exc:  # the outputs could not be written: one line, no temporary file
+        if out.is_dir():
+            _remove_temporary(out)
+        where = exc.filename or out
+        return fail(f"cannot write {where}: {exc.strerror or exc}; check that {out} is a "
+                    "folder you can write to, with free space (or give another --out)")
+
+
+def write_single(args, src: Path, out: Path) -> int:
+    """Analyse one input into ``out`` and print what was found (main_single's body)."""
+    df = analyze_one(args, src, out)
     video = df.attrs.get("video")
     if video and video["truncated"]:
         print(f"analyze.py: warning: {src} ends after {video['frames']} of the "
@@ -164,9 +194,12 @@ def main(argv=None) -> int:
     quiet_native_logs()
     try:  # a wrong export is one error before any work, not one per recording
         check_members(model_dirs(args.model_dir))
-    except ModelLoadError as exc:
+        # resolved here: a Ray worker does not see this process's environment
+        args.max_frame_pixels = args.max_frame_pixels or frame_limit()
+    except (ModelLoadError, SourceError) as exc:
         return fail(exc)
-    return main_batch(args) if is_batch(args.input, args.engine) else main_single(args)
+    out = Path(args.out) if args.out else None
+    return main_batch(args) if is_batch(args.input, args.engine, out) else main_single(args)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
 from ferapp.offline.jobs import BatchError
@@ -19,10 +21,23 @@ class InputError(Exception):
     """An input that does not exist or cannot be decoded."""
 
 
-def single_input(path: Path):
-    """('video', path) | ('images', [paths]) for a video, an image or a folder of images."""
+def single_input(path: Path, out: Path | None = None, notes: list[str] | None = None):
+    """('video', path) | ('images', [paths]) for a video, an image or a folder of images.
+    Nothing under the output folder ``out`` is an input; an image of the folder that is
+    not a regular file (a named pipe, a device) is left out with a line in ``notes``."""
+    notes = [] if notes is None else notes
+    if out is not None and under(path, out):
+        raise InputError(f"{path} is inside the output folder {out}: give another --out")
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        images = []
+        for p in sorted(path.iterdir()):
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            problem = why_unreadable(p)
+            if problem:
+                notes.append(f"skipped {p}: {problem}")
+            elif out is None or not under(p, out):
+                images.append(p)
         if not images:
             raise InputError(f"folder {path} holds no images or videos")
         return "images", images
@@ -32,9 +47,16 @@ def single_input(path: Path):
     return "video", path
 
 
-def is_batch(inputs: list[str], engine: str | None) -> bool:
-    """Many recordings: several inputs, a glob, a list file, a folder holding videos, or an
-    explicit --engine. One video, one image or a folder of images: the single mode."""
+def under(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or inside it (links resolved on both sides)."""
+    path, folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return path == folder or folder in path.parents
+
+
+def is_batch(inputs: list[str], engine: str | None, out: Path | None = None) -> bool:
+    """Many recordings: several inputs, a glob, a list file, a folder holding videos (not
+    counting those under the output folder ``out``), or an explicit --engine. One video,
+    one image or a folder of images: the single mode."""
     if engine or len(inputs) > 1:
         return True
     spec = inputs[0]
@@ -43,15 +65,31 @@ def is_batch(inputs: list[str], engine: str | None) -> bool:
     path = Path(spec)
     if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         return True
-    return path.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS
+    return path.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS and
+                                 (out is None or not under(f, out))
                                  for f, _ in walk_files(path, []))
 
 
+SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
 def why_unreadable(path: Path) -> str | None:
-    """Why ``path`` cannot be read as a file (one phrase), or None when it can."""
+    """Why ``path`` cannot be read as a file (one phrase), or None when it can. Only a
+    regular file can: a named pipe, a device or a socket is refused without reading from
+    it (opened non-blocking, so that a pipe with no writer cannot hang the caller)."""
     try:
-        with open(path, "rb"):
-            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
+        if stat.S_ISDIR(mode):
+            return "it is a folder"
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in SPECIAL_FILES if test(mode)), "special")
+            return f"not a regular file but {kind}"
+        return None
     except FileNotFoundError:
         return "a broken symbolic link" if os.path.islink(path) else "it does not exist"
     except PermissionError:
@@ -98,10 +136,10 @@ def walk_files(root: Path, notes: list[str], depth: int | None = None):
                 if entry.is_dir():
                     if depth is None or len(sub) < depth:
                         stack.append((path, sub))
-                elif entry.is_file():
-                    yield path, sub
-                elif entry.is_symlink():
+                elif entry.is_symlink() and not os.path.exists(path):  # broken, a loop
                     notes.append(f"skipped {path}: {why_unreadable(path)}")
+                else:  # regular files; pipes, devices and sockets are refused later
+                    yield path, sub
             except OSError as exc:
                 notes.append(f"skipped {path}: {why_unreadable(path) or exc.strerror}")
 
@@ -164,40 +202,42 @@ def _expand(spec: str, notes: list[str], listed_in: Path | None = None) -> list[
         if not listed:
             raise BatchError(f"the list {p} names no recording")
         return [f for ln in listed for f in _expand(ln, notes, listed_in=p)]
-    if listed_in is not None or p.is_file():
-        return [p]
+    if listed_in is not None or p.is_file() or (p.exists() and not p.is_dir()):
+        return [p]  # one that cannot be read (a pipe, a device) is a failure row
     problem = why_unreadable(p)
     raise BatchError(f"{spec}: {problem}" if problem and problem != "it does not exist"
                      else f"{spec} does not exist")
 
 
-def collect_inputs(specs, notes: list[str] | None = None) -> list[Path]:
+def collect_inputs(specs, notes: list[str] | None = None, out: Path | None = None) -> list[Path]:
     """Recordings named by folders (searched recursively for videos), globs, files, or
     text files listing one of those per line (``.txt``/``.lst``); errors name the
     culprit. Links to folders are followed once in every mode; what was skipped (loops,
-    broken links) is added to ``notes``, one line each."""
+    broken links, files under the output folder ``out``) is added to ``notes``, one line
+    each."""
     notes = [] if notes is None else notes
     found = [f for spec in specs for f in _expand(str(spec), notes)]
     # the real file once, whichever path led to it (realpath: no error on a loop)
     unique = list(dict.fromkeys(Path(os.path.realpath(f)) for f in found))
+    if out is not None:  # an earlier run's annotated videos are not recordings
+        inside = [f for f in unique if under(f, out)]
+        if inside:
+            notes.append(f"left out {len(inside)} file(s) under the output folder {out}")
+            unique = [f for f in unique if f not in set(inside)]
     if not unique:
-        raise BatchError("no recording to analyse")
+        raise BatchError("no recording to analyse" + (f" ({notes[-1]})" if notes else ""))
     return unique
 
 
-def recording_ids(paths: list[Path]) -> list[str]:
-    """A stable, unique, filesystem- and partition-safe id per recording: its path
-    relative to the inputs' common folder, '/' -> '__'."""
-    if len(paths) == 1:
-        rel = [paths[0].name]
-    else:
-        root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-        rel = [str(p.relative_to(root)) for p in paths]
-    ids = [re.sub(r"[^A-Za-z0-9._-]", "_", r.replace(os.sep, "__")) for r in rel]
-    seen: dict[str, int] = {}
-    out = []
-    for i in ids:
-        n = seen.get(i, 0)
-        seen[i] = n + 1
-        out.append(i if n == 0 else f"{i}~{n}")
-    return out
+ID_NAME_CHARS = 60  # of the file name an id keeps
+
+
+def recording_id(path: Path) -> str:
+    """A recording's id, filesystem- and partition-safe: its file name (other characters
+    than letters, digits and ``._-`` made ``_``; at most ID_NAME_CHARS) and 10 hex digits
+    of the SHA-256 of its whole path. Unique per path, whatever names collide once
+    sanitised, and the same in every run whatever else is analysed with it; a renamed
+    file is a new recording."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).name)[:ID_NAME_CHARS].lstrip(".-")
+    digest = hashlib.sha256(os.fsencode(str(path))).hexdigest()[:10]
+    return f"{name or 'recording'}-{digest}"

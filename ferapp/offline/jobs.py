@@ -33,6 +33,7 @@ class Options:
     model_dir: tuple[str, ...] | None = None  # export folder(s); None: $FER_MODEL_DIR or shipped
     detect_every: int = DEFAULT_DETECT_EVERY  # detector passes; motion carries faces between
     staged: bool = False  # a recording on two threads (batch.run: where cores are spare)
+    max_pixels: int | None = None  # frames above it refuse a recording (None: frame_limit())
 
 
 @dataclass

@@ -9,6 +9,8 @@ leaves no half-written video under the name.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import subprocess
 import uuid
@@ -44,7 +46,12 @@ class Mp4Writer:
 
     def _put(self, frame: np.ndarray):
         if self.proc is not None:
-            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            try:
+                self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            except BrokenPipeError:  # ffmpeg stopped: it could not write its output
+                self.abort()
+                raise OSError(errno.EIO, "ffmpeg could not write the video (a folder that "
+                              "cannot be written, a full disk?)", str(self.path)) from None
         else:
             self.cv.write(frame)
         self.written += 1
@@ -70,19 +77,28 @@ class Mp4Writer:
         if end is not None:
             self._fill_to(end)
         if self.proc is not None:
-            self.proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
             if self.proc.wait() != 0:
                 self.abort()
-                raise RuntimeError(f"ffmpeg failed to write {self.path}")
+                raise OSError(errno.EIO, "ffmpeg could not write the video (a folder that "
+                              "cannot be written, a full disk?)", str(self.path))
         elif self.cv is not None:
             self.cv.release()
-        os.replace(self.tmp, self.path)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError:
+            self.abort()
+            raise
 
     def abort(self):
         """Drop the video: nothing is left under its name or the temporary one."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
             self.proc.wait()
         elif self.cv is not None:
             self.cv.release()
-        self.tmp.unlink(missing_ok=True)
+        # a folder that can no longer be written keeps it: the next run removes it
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ copy.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ferapp.vision.intake import InvalidImage, decode_image
 from ferapp.vision.models import default_model
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY, FaceLocator
 from ferapp.vision.pipeline import ExpressionPipeline
+from ferapp.vision.sources import frame_limit, oversized
 from ferapp.vision.stages import overlapped
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker
 
@@ -42,10 +44,17 @@ def _frame_time(cap, frame_no: int, fps: float, previous: float) -> float:
     return max(t, previous)
 
 
-def _open_video(path: Path):
-    """(capture, first frame) of a recording, or InputError saying why not."""
+def _open_video(path: Path, max_pixels: int):
+    """(capture, first frame) of a recording, or InputError saying why not: a recording
+    whose frames are above ``max_pixels`` is refused before a frame is decoded."""
     check_readable(path)
     cap = cv2.VideoCapture(str(path))
+    if cap.isOpened():
+        why = oversized(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), max_pixels)
+        if why:
+            cap.release()
+            raise InputError(f"{path}: {why}")
     ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok:
         cap.release()
@@ -53,11 +62,15 @@ def _open_video(path: Path):
     return cap, first
 
 
-def _read_frames(cap, first, fps: float):
+def _read_frames(cap, first, fps: float, path: Path, max_pixels: int):
     """Yield (frame number, time in the recording, BGR frame) from ``first`` on: the
-    container's timestamps are read right after each frame, in the reading thread."""
+    container's timestamps are read right after each frame, in the reading thread. A
+    frame above ``max_pixels`` (a stream that changes size) ends it with InputError."""
     frame_no, frame, t = 0, first, 0.0
     while frame is not None:
+        why = oversized(frame.shape[1], frame.shape[0], max_pixels)
+        if why:
+            raise InputError(f"{path}, frame {frame_no}: {why}")
         t = _frame_time(cap, frame_no, fps, t)
         yield frame_no, t, frame
         frame_no += 1
@@ -68,7 +81,7 @@ def _read_frames(cap, first, fps: float):
 def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
                   smooth: float = DEFAULT_SMOOTH_S, pipeline: ExpressionPipeline | None = None,
                   progress: bool = True, detect_every: int = DEFAULT_DETECT_EVERY,
-                  staged: bool = True) -> pd.DataFrame:
+                  staged: bool = True, max_pixels: int | None = None) -> pd.DataFrame:
     """Analyse every ``every``-th frame of a video; return one row per face per frame.
 
     With ``out_dir``, also write the annotated MP4 (unless ``write_video`` is False), of
@@ -78,7 +91,9 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     every ``detect_every``-th analysed frame and faces are carried by motion in between
     (``FaceLocator``; 1: detect on every frame). ``staged``: read and locate the faces of
     the next frames on a second thread while this one classifies and writes (both cores;
-    every frame, in order; False for one core, as a batch worker per core does).
+    every frame, in order; False for one core, as a batch worker per core does). A
+    recording whose frames have more than ``max_pixels`` (default: ``frame_limit()``) is
+    refused with InputError.
 
     ``df.attrs["video"]``: frames read, the frames the container declares, the duration,
     and ``truncated`` when it ends before its declared frames (a cut or damaged file: what
@@ -87,12 +102,13 @@ def analyze_video(path, out_dir=None, every: int = 1, write_video: bool = True,
     if every < 1:
         raise ValueError("every must be at least 1")
     path = Path(path)
-    cap, first = _open_video(path)
+    max_pixels = max_pixels or frame_limit()
+    cap, first = _open_video(path, max_pixels)
     pipeline = pipeline or ExpressionPipeline(default_model())
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     locate = FaceLocator(pipeline.detect, every=detect_every)
-    frames = _read_frames(cap, first, fps)
+    frames = _read_frames(cap, first, fps, path, max_pixels)
 
     def faces_of(item):  # stage one: where the faces of an analysed frame are
         return locate(item[2]) if item[0] % every == 0 else None
@@ -165,7 +181,9 @@ def analyze_images(paths, out_dir=None, pipeline: ExpressionPipeline | None = No
         if out_dir is not None:
             draw_results(image, results)
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(Path(out_dir) / f"{Path(p).stem}_annotated.jpg"), image)
+            target = Path(out_dir) / f"{Path(p).stem}_annotated.jpg"
+            if not cv2.imwrite(str(target), image):  # OpenCV says no more than False
+                raise OSError(errno.EIO, "the annotated photo could not be written", str(target))
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -19,10 +19,32 @@ from ferapp.vision.models import default_model
 from ferapp.vision.pipeline import ExpressionPipeline
 
 
-def is_done(out: Path, rec_id: str) -> bool:
-    """True when the recording's folder and its Parquet part are both in place."""
-    return ((out / "recordings" / rec_id / "summary.json").is_file()
-            and (out / "faces.parquet" / f"recording={rec_id}" / "part.parquet").is_file())
+def source_stamp(path) -> dict | None:
+    """What tells a recording's file from another under the same path: size and
+    modification time (None when it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def is_done(out: Path, rec_id: str, path: str | None = None, stamp: dict | None = None) -> bool:
+    """True when the recording's folder and its Parquet part are both in place and, given
+    ``path``, its summary is of that path, and of that file (``stamp``, when the summary
+    records one: earlier versions did not)."""
+    summary = out / "recordings" / rec_id / "summary.json"
+    if not (summary.is_file() and
+            (out / "faces.parquet" / f"recording={rec_id}" / "part.parquet").is_file()):
+        return False
+    if path is None:
+        return True
+    try:
+        done = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return False
+    recorded = done.get("source")
+    return done.get("input") == path and (recorded is None or recorded == stamp)
 
 
 _PIPELINE = {}
@@ -43,13 +65,15 @@ def analyze_recording(job: Job, out: str, opts: Options) -> dict:
     (``{"error": ...}``) for a recording that cannot be read. Writes atomically."""
     out = Path(out)
     started = time.perf_counter()
+    stamp = source_stamp(job.path)  # before reading: a file changed meanwhile is redone
     partial = out / ".partial" / f"{job.rec_id}.{uuid.uuid4().hex[:8]}"
     partial.mkdir(parents=True)
     try:
         try:
             df = analyze_video(job.path, partial, opts.every, opts.write_video, opts.smooth,
                                pipeline=worker_pipeline(opts), progress=False,
-                               detect_every=opts.detect_every, staged=opts.staged)
+                               detect_every=opts.detect_every, staged=opts.staged,
+                               max_pixels=opts.max_pixels)
         except Exception as exc:  # corrupt file, no video stream, missing file
             return failure_row(job, error_text(exc))
         video = df.attrs["video"]
@@ -65,8 +89,8 @@ def analyze_recording(job: Job, out: str, opts: Options) -> dict:
                **{f"share_{e}": s for e, s in share.items()},
                "seconds": round(time.perf_counter() - started, 2)}
         (partial / "summary.json").write_text(json.dumps(
-            {"input": job.path, "every": opts.every, "smooth": opts.smooth, "table": row,
-             "video": video, **summary}, indent=2))
+            {"input": job.path, "source": stamp, "every": opts.every, "smooth": opts.smooth,
+             "table": row, "video": video, **summary}, indent=2))
         part_dir = out / "faces.parquet" / f"recording={job.rec_id}"
         part_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(part_dir / "part.parquet") as tmp:

@@ -24,10 +24,55 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                     ".flv", ".3gp", ".ts"}
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp")
+# The most pixels a frame of a video file, stream or webcam may have: a frame is held
+# several times over while it is analysed and drawn (4096 x 4096 = 16.8 M; a 4K UHD frame
+# has 8.3 M, an 8K one 33 M). $FER_MAX_FRAME_PIXELS (or analyze.py --max-frame-pixels)
+# raises or lowers it.
+MAX_FRAME_PIXELS = 4096 * 4096
+FRAME_LIMIT_ENV = "FER_MAX_FRAME_PIXELS"
 
 
 class SourceError(Exception):
     """A video source that does not exist or cannot be opened."""
+
+
+def frame_limit() -> int:
+    """The frame-size limit in force: $FER_MAX_FRAME_PIXELS, else MAX_FRAME_PIXELS."""
+    text = os.environ.get(FRAME_LIMIT_ENV, "").strip()
+    if not text:
+        return MAX_FRAME_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise SourceError(f"{FRAME_LIMIT_ENV}={text!r}: give a whole number of pixels")
+    return int(text)
+
+
+def oversized(width: int, height: int, max_pixels: int) -> str | None:
+    """Why frames of width x height are refused (one phrase), or None when they fit."""
+    if width * height <= max_pixels:
+        return None
+    return (f"its frames of {width}x{height} ({width * height:,} pixels) are above the "
+            f"limit of {max_pixels:,} pixels (--max-frame-pixels or ${FRAME_LIMIT_ENV} "
+            "raises it; each frame needs about 3 bytes a pixel several times over)")
+
+
+class BoundedCapture:
+    """A cv2.VideoCapture whose frames above ``max_pixels`` end it: read() says no frame
+    (a stream then reconnects, and its new size is checked when it opens again)."""
+
+    def __init__(self, cap, max_pixels: int, text: str):
+        self.cap, self.max_pixels, self.text = cap, max_pixels, text
+
+    def read(self):
+        ok, frame = self.cap.read()
+        if ok and frame is not None:
+            why = oversized(frame.shape[1], frame.shape[0], self.max_pixels)
+            if why:
+                log.warning("%s: %s", self.text, why)
+                return False, None
+        return ok, frame
+
+    def __getattr__(self, name):  # get, set, isOpened, release
+        return getattr(self.cap, name)
 
 
 def demo_photo() -> np.ndarray:
@@ -132,6 +177,13 @@ def open_capture(source: Source):
     if not cap.isOpened():
         cap.release()
         raise SourceError(f"cannot open {source.kind} {source.text}")
+    limit = frame_limit()
+    why = oversized(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                    int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), limit)
+    if why:
+        cap.release()
+        raise SourceError(f"{source.kind} {source.text}: {why}")
+    cap = BoundedCapture(cap, limit, f"{source.kind} {source.text}")
     if source.kind == "file":
         ok, _ = cap.read()  # a file that opens but holds no decodable frame is no video
         if not ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, missing
 
 
 def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20,
@@ -36,10 +37,31 @@ def make_clips(folder: Path, photo: np.ndarray, n: int = 4, frames: int = 20,
     return paths
 
 
-def analyze(*args, timeout=600):
+def analyze(*args, timeout=600, env_extra=None):
     return subprocess.run([sys.executable, "analyze.py", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})})
+
+
+def analyze_as_user(*args, timeout=600):
+    """analyze.py as a user without the right to read or write every file (root: its
+    file-access capabilities dropped with util-linux' setpriv)."""
+    import shutil
+
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            missing("util-linux' setpriv (root keeps reading a mode-000 file without it)")
+        prefix = ["setpriv", "--inh-caps=-all",
+                  "--bounding-set=-dac_override,-dac_read_search", "--"]
+    return subprocess.run([*prefix, sys.executable, "analyze.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def name_of(rec_id: str) -> str:
+    """The file name part of a recording id (``inputs.recording_id``: name-<10 hex>)."""
+    return re.sub(r"-[0-9a-f]{10}$", "", rec_id)
 
 
 def outputs(out: Path) -> dict[str, pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,25 @@ def test_inputs_and_ids(tmp_path, clips):
     found = inputs.collect_inputs([clips])
     assert [p.name for p in found] == ["broken.mp4", "clip0.mp4", "clip1.mp4", "clip2.mp4",
                                        "clip3.mp4"]
-    assert inputs.recording_ids(found)[-1] == "nested__clip3.mp4"
     listing = tmp_path / "list.txt"
     listing.write_text(f"# two of them\n{clips / 'clip0.mp4'}\n{clips / 'clip1.mp4'}\n\n")
     assert len(inputs.collect_inputs([listing, str(clips / "clip*.mp4")])) == 3  # deduplicated
-    assert inputs.recording_ids([Path("a/x.mp4"), Path("b/x.mp4")]) == ["a__x.mp4", "b__x.mp4"]
+
+
+
+def test_recording_ids_are_unique_per_path_and_stable():
+    """Names that collide once sanitised get different ids; an id depends on its path
+    alone (not on the other inputs), keeps a readable name, and is safe as a folder and
+    a Parquet partition."""
+    names = ["a_b.mp4", "a,b.mp4", "a b.mp4", "été.mp4", "x" * 200 + ".mp4", ".hidden.mp4",
+             "-rm.mp4", "=SUM(A1).mp4"]
+    paths = [Path("/data/study") / n for n in names] + [Path("/data/other/a_b.mp4")]
+    ids = [inputs.recording_id(p) for p in paths]
+    assert len(set(ids)) == len(ids)
+    assert ids == [inputs.recording_id(p) for p in reversed(paths)][::-1]  # no context
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*-[0-9a-f]{10}", i) for i in ids), ids
+    assert ids[0].startswith("a_b.mp4-") and ids[1].startswith("a_b.mp4-")
+    assert all(len(i) <= inputs.ID_NAME_CHARS + 11 for i in ids)
 
 
 def _linked_tree(tmp_path: Path) -> Path:
