@@ -20,8 +20,8 @@ from pathlib import Path
 from ferapp.offline import batch
 from ferapp.offline.inputs import InputError, is_batch, single_input
 from ferapp.offline.recording import analyze_images, analyze_video
-from ferapp.offline.report import plot_timelines, summarize
-from ferapp.system import atomic_path, atomic_write_text, quiet_native_logs
+from ferapp.offline.report import plot_timelines, summarize, write_csv
+from ferapp.system import atomic_write_text, quiet_native_logs
 from ferapp.vision.classifier import ModelLoadError
 from ferapp.vision.detect import DETECTORS, DetectorUnavailable, make_detector
 from ferapp.vision.models import check_members, default_model, model_dirs
@@ -171,8 +171,7 @@ def write_single(args, src: Path, out: Path) -> int:
         print(f"analyze.py: warning: {src} ends after {video['frames']} of the "
               f"{video['declared_frames']} frames it declares (truncated or damaged): "
               "analysed as far as it decodes", file=sys.stderr)
-    with atomic_path(out / "faces.csv") as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(df, out / "faces.csv")
     summary = {"input": str(src), "every": args.every, "smooth": args.smooth,
                **({"video": video} if video else {}), **summarize(df)}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

@@ -36,8 +36,9 @@ import pandas as pd
 from ferapp.offline.engines import run_local, run_ray
 from ferapp.offline.inputs import collect_inputs, recording_id, why_unreadable
 from ferapp.offline.jobs import BatchError, Job, Options, Report, failure_row
+from ferapp.offline.report import write_csv
 from ferapp.offline.worker import is_done, source_stamp
-from ferapp.system import atomic_path, cores, progress_bar
+from ferapp.system import cores, progress_bar
 
 
 def check_output(out: Path):
@@ -173,8 +174,8 @@ def _write_tables(out: Path, ids, paths, report: Report):
         if is_done(out, rec_id, str(path), source_stamp(path)):
             rows.append(json.loads((out / "recordings" / rec_id / "summary.json")
                                    .read_text())["table"])
-    _atomic_csv(pd.DataFrame(rows), out / "summary.csv")
-    _atomic_csv(pd.DataFrame(report.failed_before + report.failed,
+    write_csv(pd.DataFrame(rows), out / "summary.csv")
+    write_csv(pd.DataFrame(report.failed_before + report.failed,
                              columns=["recording", "path", "error", "attempts", "size",
                                       "mtime", "ctime"]), out / "failures.csv")
 
@@ -189,7 +190,3 @@ def _same(old: dict, stamp: tuple) -> bool:
 
     return (num(old.get("size")), num(old.get("mtime")), num(old.get("ctime"))) == stamp
 
-
-def _atomic_csv(df, path: Path):
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)

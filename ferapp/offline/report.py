@@ -1,5 +1,5 @@
-"""What an analysis reports: the share of time per emotion, per-face summaries, and one
-timeline plot per face."""
+"""What an analysis reports: the share of time per emotion, per-face summaries, one
+timeline plot per face, and the CSV files, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
@@ -8,6 +8,30 @@ from pathlib import Path
 import pandas as pd
 
 from ferapp.labels import EMOTIONS, rgb_color
+from ferapp.system import atomic_path
+
+# a text cell a spreadsheet would run as a formula (OWASP's CSV injection rule): written
+# with a leading apostrophe, which spreadsheets show as text
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell that starts like a formula prefixed with ``'``
+    (numbers, negative ones included, stay numbers)."""
+    safe = df.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return safe
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as CSV atomically (a killed run leaves the old file or none), its text
+    cells spreadsheet-safe; lines end in CRLF (RFC 4180), so that a cell holding a bare CR
+    is quoted rather than split."""
+    with atomic_path(path) as tmp:
+        spreadsheet_safe(df).to_csv(tmp, index=False, lineterminator="\r\n")
 
 
 def emotion_shares(emotions: pd.Series) -> dict[str, float]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ferapp.offline.jobs import Job, Options, error_text, failure_row
 from ferapp.offline.recording import analyze_video
-from ferapp.offline.report import emotion_shares, plot_timelines, summarize
+from ferapp.offline.report import emotion_shares, plot_timelines, summarize, write_csv
 from ferapp.system import atomic_path
 from ferapp.vision.detect import make_detector
 from ferapp.vision.models import default_model
@@ -77,7 +77,7 @@ def analyze_recording(job: Job, out: str, opts: Options) -> dict:
         except Exception as exc:  # corrupt file, no video stream, missing file
             return failure_row(job, error_text(exc))
         video = df.attrs["video"]
-        df.to_csv(partial / "faces.csv", index=False)
+        write_csv(df, partial / "faces.csv")
         summary = summarize(df)
         plot_timelines(df, partial)
         rows = df.reset_index(drop=True)

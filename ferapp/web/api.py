@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ferapp.system import release_free_memory
 from ferapp.vision.draw import draw_results, encode_jpeg
@@ -28,7 +29,14 @@ def _upload_file():
     small, else spooled to disk by the multipart parser), or a 4xx."""
     if not request.mimetype.startswith("multipart/form-data"):
         abort(415, "send multipart/form-data with the photo in the field 'image'")
-    files = request.files.getlist("image")
+    try:
+        files = request.files.getlist("image")
+    except RequestEntityTooLarge:  # werkzeug's words say nothing of the cause
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413, f"the upload is larger than {limit} bytes")
+        abort(413, f"too many parts in the form (at most {request.max_form_parts}) or a text "
+                   "field too large: send the photo alone in the field 'image'")
     if not files:
         abort(400, "no file in the multipart field 'image'")
     if len(files) > 1:

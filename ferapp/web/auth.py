@@ -11,7 +11,7 @@ machine makes every visitor look local). It is accepted three ways:
 * the session cookie of an earlier ``?token=``.
 
 Comparison is constant-time (``hmac.compare_digest`` of SHA-256 digests, so not even the
-length leaks). A client that sends more than ``AUTH_MAX_FAILURES`` wrong tokens within
+length leaks). A client that has sent ``AUTH_MAX_FAILURES`` wrong tokens within
 ``AUTH_WINDOW_S`` seconds gets 429 with Retry-After for its further wrong ones; a client
 with the right token is served all the while. The cookie key is derived from the token:
 a new token (a restart without ``--token``) ends every session.
@@ -86,7 +86,7 @@ class Failures:
         with self._lock:
             now = self.clock()
             times = self._recent(client, now)
-            if len(times) <= self.limit:
+            if len(times) < self.limit:  # after ``limit`` wrong ones, the next is refused
                 return 0
             return max(1, int(times[0] + self.window_s - now + 1))
 

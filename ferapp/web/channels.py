@@ -26,6 +26,8 @@ import socket
 import time
 
 from ferapp.web.errors import error_body
+from ferapp.web.framing import framing_problem, raw_fields
+from ferapp.web.guards import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def _limited_parser(limits: dict[str, int]):
     """waitress' request parser, timed (for the maintenance pass), refusing bodies over
     their route's limit before they are read (no "100 Continue" for them) and unknown HTTP
     versions."""
-    from waitress.parser import HTTPRequestParser
+    from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.utilities import Error, RequestEntityTooLarge
 
     class VersionNotSupported(Error):
@@ -82,6 +84,9 @@ def _limited_parser(limits: dict[str, int]):
             self.started = time.monotonic()  # the first bytes of this request
 
         def parse_header(self, header_plus):
+            problem = framing_problem(*raw_fields(header_plus))
+            if problem:  # answered 400, and the connection closed (framing.py)
+                raise ParsingError(problem)
             super().parse_header(header_plus)
             self.body_limit = limits.get(self.path, OTHER_BODY_LIMIT)
 
@@ -118,6 +123,7 @@ def _hardened_channel(limits: dict[str, int]):
             body = error_body(f"{e.reason}: {e.body}")
             self.status = f"{e.code} {e.reason}"
             self.response_headers.append(("Content-Type", "application/json"))
+            self.response_headers.extend(SECURITY_HEADERS.items())
             self.set_close_on_finish()
             self.content_length = len(body)
             self.write(body)

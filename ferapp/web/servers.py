@@ -18,6 +18,8 @@ import socket
 from ferapp.web import tls
 from ferapp.web.channels import SERVER_NAME, body_limits, waitress_server
 from ferapp.web.errors import error_body
+from ferapp.web.framing import framing_problem
+from ferapp.web.guards import SECURITY_HEADERS
 
 SERVERS = ("waitress", "flask")  # with --cert/--key: waitress behind the TLS front
 MAX_URL = 8 * 1024  # request target (path + query), bytes
@@ -45,7 +47,8 @@ class LimitsMiddleware:
     def _refuse(start_response, status, message):
         body = error_body(message)
         start_response(status, [("Content-Type", "application/json"),
-                                ("Content-Length", str(len(body)))])
+                                ("Content-Length", str(len(body))),
+                                *SECURITY_HEADERS.items()])
         return [body]
 
 
@@ -63,6 +66,17 @@ def serve_flask(app, host: str, port: int):
         def version_string(self):
             return SERVER_NAME
 
+        def parse_request(self):
+            if not super().parse_request():
+                return False
+            fields = self.headers.items()
+            problem = framing_problem(self.request_version.partition("/")[2], fields,
+                                      any("\r" in v or "\n" in v for _, v in fields))
+            if problem:  # 400 and close (framing.py)
+                self.send_error(400, problem)
+                return False
+            return True
+
         def send_error(self, code, message=None, explain=None):
             # http.server's own answers (a bad request line or version, 414, 431) as JSON
             short = self.responses.get(code, ("Error",))[0]
@@ -73,6 +87,8 @@ def serve_flask(app, host: str, port: int):
             self.log_error("code %d, message %s", code, message)
             self.send_response(code, short)
             self.send_header("Content-Type", "application/json")
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
             self.send_header("Connection", "close")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -306,4 +306,6 @@ def test_every_server_mode_answers_its_own_errors_as_json(mode):
             assert b"content-type: application/json" in head.lower(), (mode, head)
             assert json.loads(body)["error"]
             assert b"Werkzeug" not in head and b"Python" not in head and b"waitress" not in head
+            assert b"x-content-type-options: nosniff" in head.lower(), (mode, head)
+            assert b"content-security-policy: default-src 'self'" in head.lower(), (mode, head)
         assert request(url, "GET", "/healthz")[0] == 200

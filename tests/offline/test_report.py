@@ -36,3 +36,20 @@ def test_summary_per_face_and_one_timeline_each(tmp_path):
     paths = plot_timelines(df, tmp_path)
     assert [p.name for p in paths] == ["timeline_face0.png", "timeline_face1.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_csv_cells_that_start_like_a_formula_are_written_as_text(tmp_path):
+    """OWASP's CSV injection rule: a text cell starting with = + - @, a tab or a CR is
+    prefixed with an apostrophe; numbers (negative ones too) and other text stay as they
+    are."""
+    import pandas as pd
+
+    from ferapp.offline.report import write_csv
+
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-rm.jpg", "@SUM(A1)", "\tx", "\rx", "ok.jpg",
+             "a-b.jpg"]
+    write_csv(pd.DataFrame({"file": names, "score": [-0.5] * len(names)}), tmp_path / "f.csv")
+    back = pd.read_csv(tmp_path / "f.csv", keep_default_na=False, engine="python")
+    assert list(back["file"][:6]) == ["'" + n for n in names[:6]]
+    assert list(back["file"][6:]) == ["ok.jpg", "a-b.jpg"]
+    assert (back["score"] == -0.5).all()

@@ -179,6 +179,11 @@ def test_upload_limits_and_form_errors(fake_app):
     assert several.status_code == 400
     raw = client.post("/api/predict", data=b"\x89PNG", content_type="image/png")
     assert raw.status_code == 415
+    parts = client.post("/api/predict", content_type="multipart/form-data",
+                        data={f"f{k}": "x" for k in range(1001)})
+    assert parts.status_code == 413
+    assert "too many parts in the form (at most 1000)" in parts.get_json()["error"]
+    assert "larger than" in big.get_json()["error"]
     assert client.get("/api/predict").status_code == 405
     assert client.get("/healthz").status_code == 200  # still serving
 

@@ -30,9 +30,12 @@ def test_limits_answer_414_and_431_as_json_and_pass_the_rest():
     seen, body = call(ok_app, "/api/status", "a" * 200)
     assert seen["status"].startswith("414")
     assert seen["headers"]["Content-Type"] == "application/json"
+    assert seen["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert seen["headers"]["Content-Security-Policy"].startswith("default-src 'self'")
     assert "longer than 100 bytes" in json.loads(body)["error"]
     seen, body = call(ok_app, headers={"HTTP_X_PAD": "x" * 300})
     assert seen["status"].startswith("431") and json.loads(body)["error"]
+    assert seen["headers"]["X-Frame-Options"] == "DENY"
     seen, body = call(ok_app, "/api/status", "after=3", {"HTTP_HOST": "localhost"})
     assert seen["status"] == "200 OK" and body == b"ok"
 
