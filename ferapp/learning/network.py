@@ -1,5 +1,5 @@
-"""The CNN architectures: 4 convolution blocks (plain or residual), 2 fully connected
-layers, 7-way softmax.
+"""The CNN architectures: 4 convolution blocks (plain, residual or depthwise separable),
+2 fully connected layers, 7-way softmax.
 
 Backend-agnostic Keras 3 (no ``tf.*``). Preprocessing lives in the model: it takes raw
 uint8-range grayscale faces (N, 48, 48, 1) and rescales them itself, so serving code
@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from ferapp.labels import EMOTIONS
-from ferapp.learning.architectures import ARCHITECTURES, RESIDUAL
+from ferapp.learning.architectures import ARCHITECTURES, RESIDUAL, SEPARABLE
 
 
 @contextmanager
@@ -40,15 +40,15 @@ def build_model(arch: str = "compact", input_size: int = 48, dropout: float = 0.
         raise ValueError(f"unknown architecture {arch!r}; choose from {list(ARCHITECTURES)}")
     blocks, dense = ARCHITECTURES[arch]
     residual = arch in RESIDUAL
+    separable = arch in SEPARABLE
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for b, (filters, kernel, convs) in enumerate(blocks, start=1):
         for c in range(1, convs + 1):
             if c % 2:
                 unit_in = x  # the input of this pair of convolutions
-            x = layers.Conv2D(
-                filters, kernel, padding="same", use_bias=False, name=f"conv{b}_{c}"
-            )(x)
+            conv = layers.SeparableConv2D if separable and (b, c) != (1, 1) else layers.Conv2D
+            x = conv(filters, kernel, padding="same", use_bias=False, name=f"conv{b}_{c}")(x)
             x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{b}_{c}")(x)
             if residual and c % 2 == 0:
                 x = layers.Add(name=f"add{b}_{c // 2}")(

@@ -22,7 +22,8 @@ from tests.offline.clips import analyze, analyze_as_user, make_clips, name_of, o
 
 pytestmark = pytest.mark.slow
 
-COLLIDING = ["a_b.mp4", "a b.mp4", "été.mp4", "n" * 200 + ".mp4", "x.mp4"]
+COLLIDING = ["a_b.mp4", "a b.mp4", "été.mp4", "n" * 200 + ".mp4", "=cmd.mp4", "new\nline.mp4",
+             "x.mp4"]
 
 
 def _folder_of(tmp_path: Path, grace_hopper, names) -> Path:
