@@ -26,7 +26,7 @@ from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source
 from ferapp.vision.stream import StreamAnnotator
-from ferapp.web import api, auth, errors, guards, pages, servers, tls
+from ferapp.web import api, auth, errors, guards, inpage, pages, servers, tls
 from ferapp.web.state import AppState, defaults
 from ferapp.web.visitors import BrowserSessions
 
@@ -75,6 +75,7 @@ def create_app(config: dict | None = None, *, model=None, camera=None,
     errors.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(inpage.bp)
     return app
 
 

@@ -25,6 +25,19 @@ setup_python() {  # $1: app or dev; reinstalls only when a requirements file cha
   touch "$stamp"
 }
 
+setup_page_runtime() {  # the page's in-browser runtime (package-lock.json); without npm the
+  # page still works, analysing the visitor's camera on the server, and says why
+  local stamp="node_modules/.installed"
+  if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ]; then return; fi
+  if ! command -v npm >/dev/null; then
+    echo "run.sh: npm not found: the page will analyse cameras on the server only" \
+         "(install Node.js and npm, then run ./run.sh again)" >&2
+    return
+  fi
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+  touch "$stamp"
+}
+
 setup_browser() {
   if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
   if [ "$(id -u)" = 0 ]; then
@@ -44,8 +57,10 @@ fi
 if [ "${1:-}" = test ]; then
   shift
   setup_python dev
+  setup_page_runtime
   setup_browser
   exec .venv/bin/python -m pytest "$@"
 fi
 setup_python app
+setup_page_runtime
 exec .venv/bin/python main.py "$@"

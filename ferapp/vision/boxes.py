@@ -43,13 +43,17 @@ def iou(a, b) -> float:
     return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
 
 
-def nms(dets: list[Detection], threshold: float = 0.4) -> list[Detection]:
+NMS_IOU = 0.4  # a detection overlapping a better one by this IoU is dropped ...
+NMS_CONTAINED = 0.7  # ... or when this share of the smaller box lies in the other
+
+
+def nms(dets: list[Detection], threshold: float = NMS_IOU) -> list[Detection]:
     """Keep the best-scoring of overlapping detections (IoU or containment above threshold)."""
     kept: list[Detection] = []
     for d in sorted(dets, key=lambda d: (-d.score, -d.box[2] * d.box[3])):
         small = d.box[2] * d.box[3]
         if all(iou(d.box, k.box) < threshold and
-               _overlap(d.box, k.box) / max(1, min(small, k.box[2] * k.box[3])) < 0.7
+               _overlap(d.box, k.box) / max(1, min(small, k.box[2] * k.box[3])) < NMS_CONTAINED
                for k in kept):
             kept.append(d)
     return kept

@@ -183,6 +183,11 @@ class FacialExpressionModel:
         log.info("not using ONNX Runtime: %s", problem)
         return None
 
+    @property
+    def input_name(self) -> str | None:
+        """The input's name in the ONNX file that serves (None on the Keras runtime)."""
+        return getattr(self, "_input_name", None)
+
     def predict_scores(self, faces: np.ndarray) -> np.ndarray:
         """Return (N, 7) probabilities in EMOTIONS order for uint8 faces (N, 48, 48)."""
         faces = np.asarray(faces)

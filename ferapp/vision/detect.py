@@ -228,7 +228,9 @@ class CenterFaceDetector(Detector):
             model, {"input.1": ["B", 3, "H", "W"]},
             {"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"], "539": ["B", 2, "h", "w"],
              "540": ["B", 10, "h", "w"]})
-        self._sess = session(model.SerializeToString(), threads=1)
+        # the bytes the session runs: the page's in-browser mode loads these same bytes
+        self.model_bytes = model.SerializeToString()
+        self._sess = session(self.model_bytes, threads=1)
 
     def _raw(self, bgr):
         h, w = bgr.shape[:2]

@@ -22,8 +22,11 @@ from flask import Flask, request
 
 from ferapp.web.errors import error_response
 
+# 'wasm-unsafe-eval': the page's in-browser mode compiles ONNX Runtime's WebAssembly
+# (it allows WebAssembly only, never eval); its worker is a module from 'self'
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-       "script-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; "
+       "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "
+       "media-src 'self' blob: mediastream:; "
        "object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -63,6 +63,8 @@ class AppState:
     workers: ThreadPoolExecutor  # the DECODE_SLOTS threads uploads are analysed on
     viewer_slots: threading.BoundedSemaphore  # streams watched at once (each holds a thread)
     status_pacer: Pacer  # /api/status answers per client and second
+    # the in-page mode's settings and files, made on first use (web/inpage.py)
+    inpage: dict = field(default_factory=dict)
 
     @classmethod
     def create(cls, model, cameras, browser, stills, slots: int, budget_mb: float = 256,

@@ -1,12 +1,50 @@
-// "My camera": the visitor's own camera, one frame at a time to /api/frame, the boxes drawn
-// over the video.
+// "My camera": the visitor's own camera, analysed in this browser (inbrowser.js: nothing of
+// the picture leaves the page) or on the server (one frame at a time to /api/frame), the
+// boxes drawn over the video. The in-page mode is the default; the server mode is the
+// visitor's choice, or taken when the in-page mode cannot start, with the reason shown.
 import { drawOverlay } from "./draw.js";
 import { addToTimelines, drawTimelines, renderFaces } from "./faces.js";
+import { missingSupport, runInPage } from "./inbrowser.js";
 import { recordFrame } from "./recording.js";
 import { frameReceived, receivedFps, state } from "./state.js";
 import { $, sleep } from "./util.js";
 
 let cameraStream = null;
+const NOTICE = {
+  browser: "Your camera is analysed in this browser: no picture leaves this device.",
+  server: "Your camera is analysed on the server: each frame is sent to it and not kept.",
+};
+
+async function inPageSettings() {
+  const response = await fetch("/api/inpage", { cache: "no-cache" });
+  if (!response.ok) throw new Error(`the server did not give the in-page settings (HTTP ${response.status})`);
+  return response.json();
+}
+
+function showMode(mode, why) {
+  $("mode").textContent = mode === "browser" ? "analysed in this browser" : "analysed on the server";
+  $("camera-notice").textContent = NOTICE[mode];
+  $("camera-notice").hidden = false;
+  $("camera-mode").value = mode;
+  $("rtt-label").textContent = mode === "browser" ? "analysis" : "round trip";
+  const info = $("mode-message");
+  info.textContent = why ? `In-browser analysis is not available: ${why}. The server analyses the camera instead.` : "";
+  info.hidden = !why;
+}
+
+// one analysed frame on the page, whichever mode analysed it
+function show(result, t, frame, ms) {
+  state.serverLost = false;
+  frameReceived();
+  $("rtt").textContent = Math.round(ms);
+  $("fps").textContent = receivedFps().toFixed(1);
+  $("state").textContent = "live";
+  drawOverlay(result, result.width, result.height);
+  renderFaces($("faces"), result.faces);
+  addToTimelines(t, result.faces);
+  recordFrame(frame, t, result.faces);
+  drawTimelines();
+}
 
 function cameraError(err) {
   const name = err && err.name;
@@ -34,6 +72,7 @@ export async function startCamera(generation) {
   const message = $("camera-message");
   $("source").textContent = "my camera";
   $("rtt-wrap").hidden = false;
+  $("mode-wrap").hidden = false;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     message.textContent = "This browser shares a camera only with pages served over " +
       "https:// or from localhost. Open the page at http://localhost, or start the server " +
@@ -61,7 +100,43 @@ export async function startCamera(generation) {
     return;
   }
   message.hidden = true;
-  sendFrames(generation);
+  cameraStream.getVideoTracks().forEach((track) => track.addEventListener("ended", () => {
+    if (state.generation !== generation) return;
+    message.textContent = "The camera stopped (unplugged or taken by another application). " +
+      "Choose “My camera” again when it is back.";
+    message.hidden = false;
+    $("state").textContent = "camera stopped";
+    stopCamera();
+  }));
+  let settings = { available: false, reason: "the server did not answer", frame_width: 640 };
+  try {
+    settings = await inPageSettings();
+  } catch (err) {
+    settings.reason = err.message;
+  }
+  if (state.generation !== generation) return;
+  const running = () => state.generation === generation && cameraStream !== null;
+  if ($("camera-mode").value === "browser") {
+    const why = settings.available ? missingSupport() : settings.reason;
+    if (!why) {
+      showMode("browser");
+      $("state").textContent = "loading the models…";
+      try {
+        await runInPage(video, settings, running, show, (problem) => {
+          $("state").textContent = `a frame was not analysed: ${problem}`;
+        });
+        return;
+      } catch (err) {
+        if (!running()) return;
+        showMode("server", err.message);
+      }
+    } else {
+      showMode("server", why);
+    }
+  } else {
+    showMode("server");
+  }
+  sendFrames(generation, settings.frame_width, running);
 }
 
 function randomId() {
@@ -69,7 +144,7 @@ function randomId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function sendFrames(generation) {
+async function sendFrames(generation, frameWidth, running) {
   // one frame in flight: the next is captured only when the previous one is answered,
   // so frames the server has not answered are dropped, never queued
   const video = $("camera");
@@ -77,12 +152,12 @@ async function sendFrames(generation) {
   const session = randomId();
   const t0 = performance.now();
   let frame = 0;
-  while (state.generation === generation && cameraStream) {
+  while (running()) {
     if (!video.videoWidth) {
       await sleep(50);
       continue;
     }
-    const scale = Math.min(1, 640 / video.videoWidth);
+    const scale = Math.min(1, frameWidth / video.videoWidth);
     grab.width = Math.round(video.videoWidth * scale);
     grab.height = Math.round(video.videoHeight * scale);
     grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
@@ -98,18 +173,9 @@ async function sendFrames(generation) {
         continue;
       }
       if (!response.ok) throw new Error(result.error || `HTTP ${response.status}`);
-      state.serverLost = false;
-      const t = (performance.now() - t0) / 1000;
       frame += 1;
-      frameReceived();
-      $("rtt").textContent = Math.round(performance.now() - sent);
-      $("fps").textContent = receivedFps().toFixed(1);
-      $("state").textContent = "live";
-      drawOverlay(result, grab.width, grab.height);
-      renderFaces($("faces"), result.faces);
-      addToTimelines(t, result.faces);
-      recordFrame(frame, t, result.faces);
-      drawTimelines();
+      show({ ...result, width: grab.width, height: grab.height }, (sent - t0) / 1000, frame,
+        performance.now() - sent);
     } catch (err) {
       if (state.generation !== generation) return;
       state.serverLost = true;

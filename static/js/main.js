@@ -27,6 +27,9 @@ function select(value) {
   $("camera").hidden = !camera;
   $("overlay").hidden = !camera;
   $("rtt-wrap").hidden = !camera;
+  $("mode-wrap").hidden = !camera;
+  $("camera-notice").hidden = true;
+  $("mode-message").hidden = true;
   if (!camera) {
     const old = $("stream").src;
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
@@ -74,6 +77,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   const sources = await loadSources();
   const picker = $("source-picker");
   picker.addEventListener("change", () => select(picker.value));
+  $("camera-mode").addEventListener("change", () => {
+    if (state.source && state.source.kind === "camera") select("camera");
+  });
   const wanted = location.hash.replace("#", "");
   let initial = sources.length ? "0" : "camera";
   if (wanted === "camera") initial = "camera";

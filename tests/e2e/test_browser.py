@@ -10,32 +10,12 @@ from pathlib import Path
 import pytest
 
 from ferapp.labels import EMOTIONS, css_color
+from tests.e2e.pages import CHROMEDRIVER, CHROMIUM, wait_for
 from tests.helpers import ROOT, free_port, running_server
 
 pytestmark = pytest.mark.slow
 
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "main.py", "--source", "demo", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.3)
-    yield url, proc
-    proc.terminate()
-    proc.wait(10)
 
 
 def test_server_listens_on_loopback_only(server):
@@ -45,71 +25,6 @@ def test_server_listens_on_loopback_only(server):
     listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet")
                  if c.status == psutil.CONN_LISTEN]
     assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
-
-
-def write_y4m(path, frames, fps=15):
-    """A .y4m clip (the format Chromium's fake camera reads) from BGR frames."""
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
-
-
-@pytest.fixture(scope="module")
-def fake_camera(tmp_path_factory, grace_hopper):
-    """A webcam's view of a real face held still: the photo with sensor noise and jitter."""
-    import cv2
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    base = np.full((480, 640, 3), 50, np.uint8)
-    face = cv2.resize(grace_hopper, (340, 400), interpolation=cv2.INTER_AREA)
-    base[40:440, 150:490] = face
-    frames = []
-    for _ in range(30):
-        m = np.float32([[1, 0, rng.uniform(-2, 2)], [0, 1, rng.uniform(-2, 2)]])
-        moved = cv2.warpAffine(base, m, (640, 480), borderMode=cv2.BORDER_REPLICATE)
-        frames.append(np.clip(moved + rng.normal(0, 4, moved.shape), 0, 255).astype(np.uint8))
-    return write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m", frames)
-
-
-@pytest.fixture(scope="module")
-def browser(fake_camera, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail("install Debian's chromium and chromium-driver (./run.sh test does)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1280,900",
-                 # a camera that shows the clip above; permission granted without a prompt
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 f"--use-file-for-fake-video-capture={fake_camera}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.downloads = tmp_path_factory.mktemp("downloads")
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                           {"behavior": "allow", "downloadPath": str(driver.downloads)})
-    yield driver
-    driver.quit()
-
-
-def wait_for(condition, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for the page")
 
 
 def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_path):
