@@ -124,3 +124,19 @@ def test_the_server_does_not_import_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_readme_stays_short_and_its_links_lead_somewhere():
+    """The README is for users: at most 300 lines; every relative link names a file that
+    exists, and an anchor one of that file's headings."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert text.count("\n") <= 300, f"README.md has {text.count(chr(10))} lines"
+    for target in re.findall(r"\]\(([^)#\s]+\.md)(#[^)]*)?\)", text):
+        path, anchor = ROOT / target[0], target[1]
+        assert path.is_file(), target
+        if anchor:
+            slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).strip().replace(" ", "-")
+                     for h in re.findall(r"^#+ (.+)$", path.read_text(), re.M)}
+            assert anchor[1:] in slugs, (target, sorted(slugs))
