@@ -32,11 +32,17 @@ function showMode(mode, why) {
   info.hidden = !why;
 }
 
-// one analysed frame on the page, whichever mode analysed it
+// one analysed frame on the page, whichever mode analysed it; the body's data attributes
+// count the frames and time the first one from the camera's start (bench_browser.py)
 function show(result, t, frame, ms) {
   state.serverLost = false;
   frameReceived();
+  const marks = document.body.dataset;
+  marks.analysed = Number(marks.analysed || 0) + 1;
+  if (!marks.firstFrameMs) marks.firstFrameMs = Math.round(performance.now() - state.cameraStarted);
   $("rtt").textContent = Math.round(ms);
+  $("rtt-detail").textContent = result.ms && typeof result.ms === "object"
+    ? ` (detect ${Math.round(result.ms.detect)}, classify ${Math.round(result.ms.classify)})` : "";
   $("fps").textContent = receivedFps().toFixed(1);
   $("state").textContent = "live";
   drawOverlay(result, result.width, result.height);
@@ -90,6 +96,8 @@ export async function startCamera(generation) {
       return;
     }
     cameraStream = stream;
+    state.cameraStarted = performance.now();
+    delete document.body.dataset.firstFrameMs;
     video.srcObject = stream;
     await video.play();
   } catch (err) {

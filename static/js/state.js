@@ -7,6 +7,7 @@ export const state = {
   recording: null,     // {rows: [], t0, frames} while recording
   received: [],        // arrival times of the last frames (performance.now())
   serverLost: false,
+  cameraStarted: 0,    // performance.now() when the visitor's camera started
 };
 
 // ---------------------------------------------------------------- received frame rate
