@@ -36,6 +36,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
+    # with COOP, the page is cross-origin isolated: ONNX Runtime Web may run threads
+    # (SharedArrayBuffer); the page loads nothing from another origin anyway
+    "Cross-Origin-Embedder-Policy": "require-corp",
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), usb=(), payment=()",
 }
 HSTS = "max-age=31536000"  # HTTPS only; browsers apply it to every port of the host name

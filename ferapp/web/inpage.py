@@ -41,6 +41,9 @@ ORT_FILES = {"ort.wasm.min.mjs": "text/javascript",
              "ort-wasm-simd-threaded.mjs": "text/javascript",
              "ort-wasm-simd-threaded.wasm": "application/wasm"}
 FRAME_WIDTH = 640  # a visitor's camera frame is analysed at most this wide, in either mode
+# WebAssembly threads the page's runtime may use (its cores permitting; one where the page
+# is not cross-origin isolated)
+MAX_THREADS = 4
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -106,7 +109,7 @@ def live_step() -> tuple[dict | None, str | None]:
         "runtime": {"module": url_for("inpage.ort_file", version=version,
                                       name="ort.wasm.min.mjs"),
                     "wasm_base": url_for("inpage.ort_file", version=version, name="x")[:-1],
-                    "threads": 1},
+                    "max_threads": MAX_THREADS},
         "frame_width": FRAME_WIDTH,
         "detector": {"url": _add_model("centerface.onnx", detector.model_bytes),
                      "input": "input.1", "outputs": ["537", "538", "539", "540"],

@@ -33,6 +33,8 @@ def test_in_page_mode_shows_the_faces_and_sends_no_frame(server, browser):
     notice = browser.find_element("id", "camera-notice")
     assert notice.is_displayed() and "no picture leaves this device" in notice.text
     assert browser.find_element("id", "rtt-label").text == "analysis"
+    # cross-origin isolated (COOP + COEP): the runtime may use threads
+    assert browser.execute_script("return crossOriginIsolated") is True
     assert not browser.find_element("id", "mode-message").is_displayed()
     sent = requests_sent(browser)
     assert any(r["url"].endswith("/api/inpage") for r in sent)

@@ -10,9 +10,11 @@ from tests.helpers import FakeModel, demo_app, post
 
 def test_no_route_takes_a_path_or_source_from_the_client(app):
     rules = sorted(str(r) for r in app.url_map.iter_rules())
-    assert rules == ["/", "/api/frame", "/api/predict", "/api/sources", "/api/status",
-                     "/healthz", "/static/<path:filename>", "/video_feed",
-                     "/video_feed/<int:index>"]  # sources are picked by index only
+    assert rules == ["/", "/api/frame", "/api/inpage", "/api/predict", "/api/sources",
+                     "/api/status", "/healthz", "/inpage/model/<digest>/<name>",
+                     "/inpage/ort/<version>/<name>", "/static/<path:filename>", "/video_feed",
+                     "/video_feed/<int:index>"]  # sources are picked by index only; the
+    # in-page files by digest and name from fixed sets (tests/web/test_inpage.py)
     client = app.test_client()
     before = client.get("/api/status").get_json()["source"]
     client.get("/video_feed?source=/etc/passwd").close()
@@ -25,6 +27,9 @@ def test_debug_off_and_headers(app):
     resp = app.test_client().get("/api/status")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    # cross-origin isolated (the in-page runtime's threads), the stream and uploads intact
+    assert resp.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert resp.headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
 @pytest.fixture()

@@ -19,7 +19,9 @@ async function init(config) {
   try {
     ort = await import(config.runtime.module);
     ort.env.wasm.wasmPaths = config.runtime.wasm_base;
-    ort.env.wasm.numThreads = config.runtime.threads;
+    // threads need SharedArrayBuffer: a cross-origin isolated page (COOP + COEP)
+    ort.env.wasm.numThreads = self.crossOriginIsolated
+      ? Math.max(1, Math.min(config.runtime.max_threads, navigator.hardwareConcurrency || 1)) : 1;
     ort.env.wasm.proxy = false;
     ort.env.logLevel = "error";  // not its notes on unused initialisers
   } catch (err) {
