@@ -16,7 +16,7 @@ from ferapp.learning import data as fer_data
 from ferapp.learning.export import export_artifacts
 from ferapp.vision.classifier import FacialExpressionModel
 from ferapp.vision.intake import decode_image
-from tests.helpers import BLANK, DEVSET, FRAMES, ROOT, demo_app
+from tests.helpers import BLANK, DEVSET, FRAMES, ROOT, demo_app, missing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def data_dir() -> Path:
     d = fer_data.default_data_dir()
     if not (d / "test").is_dir():
-        pytest.skip(f"FER-2013 not found at {d}")
+        missing(f"FER-2013 at {d} (--data DIR or FER_DATA)")
     return d
 
 
@@ -106,7 +106,7 @@ def clip(tmp_path_factory, grace_hopper):
 @pytest.fixture(scope="module")
 def devset():
     if not (DEVSET / "photos" / "boxes.csv").is_file():
-        pytest.skip(f"dev set not found at {DEVSET}")
+        missing(f"the dev set at {DEVSET} (FER_DEVSET)")
     boxes = defaultdict(list)
     with open(DEVSET / "photos" / "boxes.csv") as f:
         for r in csv.DictReader(f):

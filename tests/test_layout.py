@@ -140,3 +140,46 @@ def test_the_readme_stays_short_and_its_links_lead_somewhere():
             slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).strip().replace(" ", "-")
                      for h in re.findall(r"^#+ (.+)$", path.read_text(), re.M)}
             assert anchor[1:] in slugs, (target, sorted(slugs))
+
+
+# time.sleep calls of half a second or more a test may keep, with the reason (none today:
+# waits are on events or conditions, tests/e2e/pages.py's wait_for)
+LONG_SLEEPS_ALLOWED: dict[str, str] = {}
+CLOCKS = {"monotonic", "perf_counter", "time", "monotonic_ns", "perf_counter_ns"}
+
+
+def _clock_call(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in CLOCKS)
+
+
+def test_no_test_asserts_on_wall_time_or_sleeps_in_place_of_an_event():
+    """Speed belongs to bench/: no assert compares a clock difference with a number; and
+    no test sleeps half a second or more (outside LONG_SLEEPS_ALLOWED) to let something
+    happen: it waits for the condition instead."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assert) and any(
+                    isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Sub)
+                    and (_clock_call(sub.left) or _clock_call(sub.right))
+                    for sub in ast.walk(node.test)):
+                found.append(f"{rel}:{node.lineno} asserts on a clock difference")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "sleep" and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, (int, float))
+                    and node.args[0].value >= 0.5
+                    and f"{rel}:{node.lineno}" not in LONG_SLEEPS_ALLOWED):
+                found.append(f"{rel}:{node.lineno} sleeps {node.args[0].value} s")
+    assert not found, found
+
+
+def test_the_wall_time_check_would_catch_a_stopwatch(tmp_path):
+    bad = "import time\nt = time.monotonic()\nassert time.monotonic() - t < 4\ntime.sleep(2)\n"
+    tree = ast.parse(bad)
+    asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    assert any(isinstance(s, ast.BinOp) and _clock_call(s.left) for s in ast.walk(asserts[0]))
+    sleeps = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func.attr == "sleep"]
+    assert sleeps and sleeps[0].args[0].value == 2

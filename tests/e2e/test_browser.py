@@ -65,7 +65,8 @@ def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_
     # the README's picture of the page: this page, as it is now (FER_SCREENSHOT=docs/page.png)
     browser.set_window_size(1280, 1500)  # the stream, the panel and the upload at once
     browser.execute_script("window.scrollTo(0, 0)")
-    time.sleep(1)  # a few more frames on the timeline
+    wait_for(lambda: browser.execute_script(  # the timelines drawn
+        "return document.querySelectorAll('#timelines figure').length") > 0)
     shot = browser.get_screenshot_as_png()
     browser.set_window_size(1280, 900)
     assert shot.startswith(b"\x89PNG") and len(shot) > 50_000  # a rendered page, not a blank one
@@ -144,18 +145,15 @@ def download(browser, link, pattern):
                                   if p.stat().st_size > 0), None), timeout=15)
 
 
-def record(browser, seconds=None, rows=None):
+def record(browser, rows):
     """Start recording, wait ``seconds`` (or until ``rows`` face rows), stop."""
     from selenium.webdriver.common.by import By
 
     button = browser.find_element(By.ID, "record")
     button.click()
     status = browser.find_element(By.ID, "record-status")
-    if rows:
-        wait_for(lambda: (m := __import__("re").search(r"(\d+) face rows", status.text))
-                 and int(m.group(1)) >= rows, timeout=60)
-    else:
-        time.sleep(seconds)
+    wait_for(lambda: (m := __import__("re").search(r"(\d+) face rows", status.text))
+             and int(m.group(1)) >= rows, timeout=60)
     button.click()
     wait_for(lambda: status.text.startswith("Recorded"))
     links = browser.find_elements(By.CSS_SELECTOR, "#downloads a")
@@ -182,7 +180,7 @@ def test_my_camera_labels_the_face_over_the_video_and_records_steady_labels(serv
     wait_for(lambda: browser.execute_script("return arguments[0].videoWidth", video) == 640)
     overlay = browser.find_element(By.ID, "overlay")
     labels = wait_for(lambda: json.loads(overlay.get_attribute("data-faces") or "[]"),
-                      timeout=20)
+                      timeout=90)  # in this browser: the models load first
     assert len(labels) == 1 and labels[0] in COLUMNS
     # the panel is redrawn with every answer: read it and the overlay in one go
     panel, top, drawn_labels = browser.execute_script(
@@ -234,11 +232,11 @@ def test_switch_sources_and_record_a_server_source(browser, grace_hopper_path):
         wait_for(lambda: browser.execute_script(natural, stream) == 512)  # the photo
         wait_for(lambda: browser.find_element(By.ID, "source").text == "grace_hopper.jpg")
         assert browser.current_url.endswith("#source-1")
-        faces_link, summary_link = record(browser, seconds=5)
+        faces_link, summary_link = record(browser, rows=10)
         df = pd.read_csv(download(browser, faces_link, "faces-*.csv"))
         assert list(df.columns) == list(COLUMNS)
-        assert len(df) >= 10 and df["face_id"].notna().all()  # ~5 frames/s for 5 s
-        assert df["time_s"].max() >= 3
+        assert len(df) >= 10 and df["face_id"].notna().all()
+        assert df["time_s"].is_monotonic_increasing and df["time_s"].max() > 0
         summary = pd.read_csv(download(browser, summary_link, "summary-*.csv"))
         assert len(summary) == df["face_id"].nunique()
         # back to the demo: its frames flow again

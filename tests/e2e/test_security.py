@@ -13,11 +13,27 @@ import time
 
 import pytest
 
+from tests.e2e.pages import wait_for
 from tests.helpers import running_server
 
 TOKEN = "e2e-token-0123456789abcdefghij"
 NAME = socket.gethostname()
 ANSWER_S = 5  # an answer within this is "served"; blocked servers took 30-40 s
+
+
+def read_until(proc, text: str, timeout: float = 30) -> str:
+    """What the server printed until ``text`` appears (its stdout read without blocking)."""
+    import os
+
+    os.set_blocking(proc.stdout.fileno(), False)
+    got = ""
+    def seen():
+        nonlocal got
+        got += (proc.stdout.read() or b"").decode()
+        return text in got
+    wait_for(seen, timeout=timeout, interval=0.05)
+    os.set_blocking(proc.stdout.fileno(), True)
+    return got
 
 
 def call(port, path, method="GET", headers=None, body=None, context=None, host=None):
@@ -125,9 +141,9 @@ def test_the_token_stays_out_of_the_logs():
         assert call(port, f"/?token={TOKEN}")[0] == 303
         assert call(port, "/api/status", headers={"Authorization": "Bearer wrong-one"})[0] \
             == 401
-        time.sleep(0.5)
+        out = read_until(proc, "/api/status")  # the log line of the last request
         proc.terminate()
-        out = proc.stdout.read().decode()
+        out += proc.stdout.read().decode()
     assert out.count(TOKEN) == 1 and "GET /?..." in out
 
 
@@ -194,7 +210,7 @@ def still_served(port, context=None, host="127.0.0.1"):
 def test_100_stalled_viewers_leave_the_page_and_api_served(plain):
     viewers = open_sockets(plain, 100, b"GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
-        time.sleep(2)
+        wait_for(lambda: call(plain, "/video_feed")[0] == 503)  # every slot taken
         still_served(plain)
         status, headers, body = call(plain, "/video_feed")
         assert status == 503 and "too many viewers" in json.loads(body)["error"]
@@ -247,14 +263,9 @@ def test_a_viewer_that_stops_reading_gives_its_slot_back():
         port = port_of(url)
         stalled = open_sockets(port, 3, b"GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try:
-            time.sleep(1)
-            assert call(port, "/video_feed")[0] == 503
-            deadline = time.monotonic() + STALL_TIMEOUT_S + 25
-            status = 503
-            while status == 503 and time.monotonic() < deadline:
-                time.sleep(1)
-                status = call(port, "/video_feed")[0]
-            assert status == 200
+            wait_for(lambda: call(port, "/video_feed")[0] == 503)  # every slot taken
+            # after the stall timeout, a slot comes back
+            wait_for(lambda: call(port, "/video_feed")[0] == 200, timeout=STALL_TIMEOUT_S + 25)
         finally:
             close_all(stalled)
 
@@ -286,10 +297,12 @@ def test_status_answers_are_bounded(plain):
     from ferapp.web.api import STATUS_PAGE
 
     call(plain, "/video_feed")  # starts the stream
-    time.sleep(3)
+    # wait until more frames are kept than one answer may hold (the demo's 15 frames/s)
+    wait_for(lambda: json.loads(call(plain, "/api/status?after=-1")[2])["more"], timeout=60)
     status, _, body = call(plain, "/api/status?after=-1")
     page = json.loads(body)
-    assert status == 200 and 0 < len(page["frames"]) <= STATUS_PAGE and "next" in page
+    assert status == 200 and len(page["frames"]) == STATUS_PAGE and page["more"]
+    assert [f["frame"] for f in page["frames"]] == sorted(f["frame"] for f in page["frames"])
 
 
 @pytest.mark.slow

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, missing
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
 def test_train_smoke_on_torch_backend(tmp_path, data_dir):
+    if importlib.util.find_spec("torch") is None:
+        missing("PyTorch (.ci/run installs its CPU wheel for this test)")
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, "train.py", "--smoke", "128", "--epochs", "1", "--batch-size", "32",
@@ -76,10 +77,11 @@ def _first_loss(tmp_path, devices, batch, distribute):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")
 def test_distribute_on_two_devices_matches_one_device_and_loads_in_the_app(tmp_path, data_dir):
     """--distribute on 2 virtual CPU devices: per-device batch 16 = global 32, the same
     first-step loss as one device at batch 32; the export loads in the app."""
+    if importlib.util.find_spec("jax") is None:
+        missing("JAX (requirements-dev.txt)")
     two, out = _first_loss(tmp_path, 2, 16, True)
     one, _ = _first_loss(tmp_path, 1, 32, False)
     assert two["devices"] == 2 and two["batch"] == 32 and one["batch"] == 32

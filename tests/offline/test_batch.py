@@ -31,13 +31,11 @@ def test_bad_batch_input_is_one_line_before_any_work(tmp_path, grace_hopper, mak
     (tmp_path / "file.txt").write_text("a file, not a folder")
     make_clips(tmp_path / "src", grace_hopper, n=1, frames=2)
     (tmp_path / "src" / "clip0.mp4").rename(tmp_path / "one.mp4")
-    t = time.monotonic()
     proc = analyze(*make_args(tmp_path), timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "o" / "recordings").exists()  # no work started
-    assert time.monotonic() - t < 60
 
 
 @pytest.mark.slow

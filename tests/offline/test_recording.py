@@ -124,10 +124,19 @@ def test_a_killed_single_run_leaves_no_partial_video(tmp_path, grace_hopper):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "analyze.py", str(clip), "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def writing() -> bool:  # the annotated copy has bytes in its temporary file
+        for p in out.glob(".tmp-*long_annotated.mp4"):
+            try:
+                if p.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:  # renamed meanwhile
+                pass
+        return False
+
     deadline = time.monotonic() + 120
-    while not list(out.glob(".tmp-*long_annotated.mp4")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # the annotated copy is being written
+    while not writing() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed mid-way"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     visible = [p.name for p in out.iterdir() if not p.name.startswith(".")]

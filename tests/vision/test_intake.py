@@ -9,7 +9,7 @@ from PIL import Image
 
 from ferapp.vision import intake
 from ferapp.vision.boxes import iou
-from tests.helpers import encode, post
+from tests.helpers import encode, missing, post
 
 
 def test_phone_portrait_exif_orientation(app, grace_hopper_path):
@@ -252,3 +252,13 @@ def test_the_cost_read_from_the_header_covers_the_decode(tmp_path):
             # Pillow would hold loaded (4 bytes a pixel: RGBX), whatever the allocator keeps
             # of the band buffers (glibc kept ~3.2 B/px here on an Intel Xeon, ~2.9 on AMD)
             assert peak < 4 * pixels
+
+
+def test_heic_is_read_as_the_readme_promises():
+    """The README lists HEIC among the formats read: pillow-heif must be there (CI fails
+    without it; a newcomer's machine skips with the reason)."""
+    if not intake.HEIF:
+        missing("pillow-heif (requirements.txt), which reads HEIC photos")
+    img = Image.new("RGB", (64, 48), (200, 120, 40))
+    decoded = intake.decode_image(encode(img, "HEIF", quality=90), work_side=None)
+    assert decoded.image.shape == (48, 64, 3)

@@ -9,7 +9,7 @@ from ferapp.vision.boxes import iou
 from ferapp.vision.motion import FaceLocator
 from ferapp.vision.pipeline import ExpressionPipeline
 from ferapp.vision.stream import StreamAnnotator
-from tests.helpers import BLANK, DEVSET
+from tests.helpers import BLANK, DEVSET, missing
 
 
 def read(path, n=90, width=640):
@@ -28,7 +28,7 @@ def read(path, n=90, width=640):
 def talking():
     path = DEVSET / "videos" / "talking_01.mp4"
     if not path.is_file():
-        pytest.skip(f"dev video not found at {path}")
+        missing(f"the dev video {path}")
     return read(path)
 
 

@@ -24,10 +24,14 @@ def test_a_cost_above_the_whole_budget_is_refused_at_once():
 def test_a_waiter_is_admitted_when_enough_is_released():
     budget = MemoryBudget(100)
     budget.acquire(80, 0)
-    threading.Timer(0.1, budget.release, (80,)).start()
-    started = time.monotonic()
-    assert budget.acquire(50, 5)
-    assert time.monotonic() - started < 4  # woken by the release, not by the timeout
+    admitted = threading.Event()
+    waiter = threading.Thread(target=lambda: budget.acquire(50, 600) and admitted.set())
+    waiter.start()
+    while budget.waiting() < 1:  # it waits for the release ...
+        time.sleep(0.01)
+    assert not admitted.is_set()
+    budget.release(80)
+    assert admitted.wait(30)  # ... and is woken by it, long before its 600 s timeout
 
 
 def test_first_come_first_served_a_big_cost_is_not_overtaken():
