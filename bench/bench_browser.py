@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(ROOT))
-from ferapp.system import cpu_flags, cpu_name  # noqa: E402
+from ferapp.system import INT8_DOT_PRODUCT_FLAGS, cpu_flags, cpu_name  # noqa: E402
 from tests.e2e.pages import chromium, requests_sent, wait_for, write_y4m  # noqa: E402
 from tests.helpers import running_server  # noqa: E402
 
@@ -88,7 +88,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=15.0)
     args = p.parse_args()
-    dots = [f for f in ("amx_int8", "avx512_vnni", "avx_vnni") if f in cpu_flags()]
+    dots = sorted(cpu_flags() & INT8_DOT_PRODUCT_FLAGS)
     print(f"{cpu_name()}; {psutil.cpu_count()} CPUs; int8 dot products: "
           f"{', '.join(dots) or 'none'}; headless Chromium, onnxruntime-web WASM, 1 thread")
     rows = []

@@ -31,6 +31,7 @@ ARCHITECTURES = {
 }
 RESIDUAL = frozenset({"residual"})
 SEPARABLE = frozenset({"sepwide", "sepdeep"})
+STUDENTS = frozenset({"slim", "sepwide", "sepdeep"})  # at most STUDENT_MACS each
 # the most multiply-adds per face a student may cost (issue 39)
 STUDENT_MACS = 60_000_000
 

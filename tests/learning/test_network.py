@@ -4,7 +4,7 @@ the residual one adds where it should and serves from its export."""
 import numpy as np
 import pytest
 
-from ferapp.learning.architectures import ARCHITECTURES, RESIDUAL
+from ferapp.learning.architectures import ARCHITECTURES, RESIDUAL, STUDENT_MACS, STUDENTS
 from ferapp.learning.export import export_artifacts
 from ferapp.learning.network import build_model, dtype_policy
 from ferapp.vision.classifier import FacialExpressionModel
@@ -50,3 +50,49 @@ def test_residual_architecture_adds_each_pair_input_and_serves_from_its_export(t
     int8 = FacialExpressionModel(files["json"], files["weights"], runtime="int8",
                                  flip_tta=False)
     np.testing.assert_allclose(int8.predict_scores(faces), reference, atol=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", sorted(a for a in ARCHITECTURES if a in STUDENTS))
+def test_a_student_is_distilled_exported_served_and_costs_at_most_60_m(arch, tmp_path,
+                                                                       smoke_run):
+    """A student architecture (issue 39) trains in smoke mode distilled from a tiny teacher,
+    exports H5 + JSON, ONNX and int8, serves through the app's loader, and its
+    multiply-adds, counted from the exported graph, are at most STUDENT_MACS."""
+    import json
+
+    from ferapp.learning.cost import multiply_adds
+    from ferapp.vision.classifier import load_export
+    from tests.helpers import SMOKE, run_script
+
+    out = tmp_path / "student"
+    proc = run_script("train.py", *SMOKE, "--epochs", "1", "--arch", arch, "--out", str(out),
+                      "--teacher", str(smoke_run), "--teacher-mix", "0.5",
+                      "--teacher-temperature", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "training.json").read_text())["config"]["arch"] == arch
+    for name in ("model.json", "model_weights.h5", "model.onnx", "model.int8.onnx"):
+        assert (out / name).is_file(), name
+    assert multiply_adds(out / "model.onnx") <= STUDENT_MACS
+    assert multiply_adds(out / "model.int8.onnx") == multiply_adds(out / "model.onnx")
+    served = load_export(out)
+    assert served.runtime == "int8"
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    probs = served.predict_scores(faces)
+    assert probs.shape == (3, 7) and np.allclose(probs.sum(1), 1, atol=1e-3)
+
+
+def test_the_multiply_adds_are_counted_from_the_graph(tmp_path):
+    """The shipped network's 289 M (by hand: its convolutions and dense layers), and a
+    separable student's depthwise convolutions counted per group."""
+    from ferapp.learning.cost import multiply_adds
+    from tests.helpers import ROOT
+
+    convs = [(48, 1, 32), (48, 32, 32), (24, 32, 64), (24, 64, 64), (12, 64, 256),
+             (12, 256, 256), (6, 256, 512), (6, 512, 512)]
+    by_hand = sum(s * s * 9 * cin * cout for s, cin, cout in convs)
+    by_hand += 3 * 3 * 512 * 256 + 256 * 256 + 256 * 7
+    assert multiply_adds(ROOT / "model.onnx") == by_hand == 288_564_992
+    files = export_artifacts(build_model("sepwide"), tmp_path)
+    separable = multiply_adds(files["onnx"])
+    assert 30e6 < separable < 40e6  # 9 per channel + 1x1 across, not 9 x C_in per output
