@@ -91,6 +91,10 @@ def parse_args(argv=None):
                    help="the teacher's share of each target (with --teacher)")
     p.add_argument("--teacher-temperature", type=float, default=1.0, metavar="T",
                    help="soften the teacher's distribution: p ∝ p_teacher^(1/T)")
+    p.add_argument("--teacher-view", choices=("clean", "augmented"), default="clean",
+                   help="what the teacher sees: each Training face once, un-augmented and "
+                        "flip-averaged (clean), or every batch as the student sees it, "
+                        "augmented and mixed (augmented: consistent teaching)")
     p.add_argument("--snapshots", action="store_true",
                    help="keep every epoch's weights in <out>/snapshots/ (weight averaging)")
     p.add_argument("--average-last", type=int, default=0, metavar="K",
@@ -215,7 +219,7 @@ def config_from(args):
         snapshots=args.snapshots, average_last=args.average_last, precision=args.precision,
         teacher=args.teacher and (args.teacher[0] if len(args.teacher) == 1 else args.teacher),
         teacher_mix=args.teacher_mix if args.teacher else 0.0,
-        teacher_temperature=args.teacher_temperature,
+        teacher_temperature=args.teacher_temperature, teacher_view=args.teacher_view,
         class_weight=parse_class_weight(args.class_weight),
         bias_floors=parse_floors(args.bias_floors),
     )

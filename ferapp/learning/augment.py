@@ -22,11 +22,13 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     ``y`` is either int labels (one-hot targets are made) or (N, 7) float targets;
     ``sample_weight`` (N,), when given, is the loss weight of each face, and every batch is
-    then (faces, targets, weights).
+    then (faces, targets, weights). ``teacher(faces, targets) -> targets``, when given, mixes
+    a teacher's view of each training batch's faces, as augmented, into its targets
+    (targets.ViewTeacher).
     """
 
     def __init__(self, x, y, cfg: TrainConfig, augment: bool = True,
-                 drop_remainder: bool = False, sample_weight=None, **kwargs):
+                 drop_remainder: bool = False, sample_weight=None, teacher=None, **kwargs):
         super().__init__(**kwargs)
         self.drop_remainder = drop_remainder  # data parallel: every batch splits evenly
         y = np.asarray(y)
@@ -37,6 +39,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         if self.w is not None and self.w.shape != (len(x),):
             raise ValueError(f"sample_weight has shape {self.w.shape}, not ({len(x)},)")
         self.rng = np.random.default_rng(cfg.seed)
+        self.teacher = teacher
         self.order = np.arange(len(x))
         self.on_epoch_end()
 
@@ -58,6 +61,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         faces = faces.astype("float32")
         if self.augment and self.cfg.mixup:
             faces, targets, weights = self._mix(faces, targets, weights)
+        if self.augment and self.teacher is not None:  # it sees what the student sees
+            targets = self.teacher(faces, targets)
         batch = (faces[..., None], targets)
         return batch if weights is None else (*batch, weights)
 

@@ -40,6 +40,9 @@ class TrainConfig:
     teacher: str | list[str] | None = None
     teacher_mix: float = 0.0
     teacher_temperature: float = 1.0
+    # what the teacher sees: "clean" (each Training face once, un-augmented, flip-averaged)
+    # or "augmented" (every batch as the student sees it: targets.ViewTeacher)
+    teacher_view: str = "clean"
     # loss weight per class of the original label, e.g. {"fear": 1.5}; classes not named
     # weigh 1, and the per-face weights are scaled to a mean of 1 over Training
     class_weight: dict[str, float] | None = None

@@ -78,3 +78,30 @@ def mix_teacher(targets: np.ndarray, teacher: np.ndarray | None, share: float) -
     if teacher is None or not share:
         return targets
     return ((1 - share) * targets + share * teacher).astype("float32")
+
+
+class ViewTeacher:
+    """Consistent teaching (Beyer et al. 2021, "a good teacher is patient and consistent"):
+    the teachers see each training face as the student sees it, augmented and mixed, batch
+    after batch, instead of once un-augmented. Their probabilities (each export's class
+    bias taken out, averaged over the teachers, softened by ``temperature``) take ``share``
+    of every target. Runs the teachers' served ONNX files (int8 where exported)."""
+
+    def __init__(self, teachers, temperature: float, share: float):
+        from ferapp.vision.classifier import load_export
+
+        paths = [teachers] if isinstance(teachers, (str, Path)) else list(teachers)
+        self.models = [load_export(weights_file(t).parent, flip_tta=False) for t in paths]
+        self.bias = [recorded_class_bias(weights_file(t)) for t in paths]
+        self.temperature, self.share = temperature, share
+
+    def probs(self, faces: np.ndarray) -> np.ndarray:
+        """The teachers' softened probabilities (N, 7) of faces (N, 48, 48) as given."""
+        mean = 0
+        for model, bias in zip(self.models, self.bias, strict=True):
+            log_p = np.log(model.predict_scores(faces) + 1e-7)
+            mean = mean + _normalised(log_p - (0 if bias is None else bias))
+        return soften(mean / len(self.models), self.temperature)
+
+    def __call__(self, faces: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return mix_teacher(targets, self.probs(faces), self.share)

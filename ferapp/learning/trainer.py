@@ -37,7 +37,13 @@ from ferapp.learning.ensemble import ensemble_probs
 from ferapp.learning.export import export_artifacts
 from ferapp.learning.network import build_model, dtype_policy
 from ferapp.learning.quantize import calibration_faces
-from ferapp.learning.targets import make_targets, mix_teacher, sample_weights, teacher_probs
+from ferapp.learning.targets import (
+    ViewTeacher,
+    make_targets,
+    mix_teacher,
+    sample_weights,
+    teacher_probs,
+)
 from ferapp.system import atomic_path, atomic_write_text, cores
 from ferapp.vision.classifier import (
     file_sha256,
@@ -78,7 +84,7 @@ def training_targets(cfg: TrainConfig, x_tr: np.ndarray, y_tr: np.ndarray,
     """The (N, 7) targets of the Training faces: one-hot and FER+ votes mixed, and the
     teacher's share when the run distils."""
     targets = make_targets(y_tr, v_tr, cfg.target_mix)
-    if cfg.teacher and cfg.teacher_mix:
+    if cfg.teacher and cfg.teacher_mix and cfg.teacher_view == "clean":
         soft = teacher_targets(cfg, x_tr)
         log.info("teacher %s (T=%g) takes %.2f of each target; it agrees with the original "
                  "labels on %.4f of the Training faces", cfg.teacher, cfg.teacher_temperature,
@@ -170,8 +176,10 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=(), verbose="auto", 
     if weights is not None:
         log.info("loss weight by original label %s, scaled to a mean of 1 over Training",
                  cfg.class_weight)
+    teacher = (ViewTeacher(cfg.teacher, cfg.teacher_temperature, cfg.teacher_mix)
+               if cfg.teacher and cfg.teacher_mix and cfg.teacher_view == "augmented" else None)
     batches = AugmentedBatches(x_tr, targets, cfg, drop_remainder=cfg.distribute,
-                               sample_weight=weights)
+                               sample_weight=weights, teacher=teacher)
     scores = PublicTestScores(x_va, y_va,
                               None if v_va is None else ferplus.majority_labels(v_va))
     # the model computes in cfg.precision while it trains (a resumed last.keras keeps the

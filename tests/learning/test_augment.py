@@ -133,3 +133,37 @@ def test_mixup_blends_faces_targets_and_weights_in_one_proportion_and_off_keeps_
         again = AugmentedBatches(x, y, replace(cfg, mixup=0.4, seed=epoch), sample_weight=w)
         np.testing.assert_array_equal(again[0][0], xb)  # reproducible from the seed
     assert blended >= 20  # most faces are blended with another (some with themselves)
+
+
+def test_the_teacher_sees_the_students_own_augmented_view(tiny_model_dir):
+    """Consistent teaching: every training batch's faces, as augmented (and mixed), are
+    what the teacher is given, and its probabilities take their share of the targets; the
+    real ViewTeacher gives the served export's probabilities with its class bias out."""
+    from ferapp.learning.augment import AugmentedBatches
+    from ferapp.learning.config import TrainConfig
+    from ferapp.learning.targets import ViewTeacher, mix_teacher
+    from ferapp.vision.classifier import load_export
+
+    seen = []
+
+    def teacher(faces, targets):
+        seen.append(faces.copy())
+        return mix_teacher(targets, np.full_like(targets, 1 / 7), 0.5)
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 48, 48), dtype=np.uint8)
+    cfg = TrainConfig(batch_size=8, rotation_deg=15, erase_prob=0.5, mixup=0.2, seed=3)
+    batches = AugmentedBatches(x, rng.integers(0, 7, 20), cfg, teacher=teacher)
+    faces, targets = batches[0]
+    assert np.array_equal(seen[0], faces[..., 0])  # exactly the student's view
+    assert not np.array_equal(faces[..., 0], x[batches.order[:8]].astype("float32"))
+    assert np.allclose(targets.sum(1), 1) and (targets >= 0.5 / 7 - 1e-6).all()
+    clean = AugmentedBatches(x, rng.integers(0, 7, 20), cfg, augment=False, teacher=teacher)
+    clean[0]
+    assert len(seen) == 1  # PublicTest-style batches are not taught
+
+    real = ViewTeacher(tiny_model_dir, temperature=1.0, share=1.0)
+    probs = real.probs(faces[..., 0])
+    served = load_export(tiny_model_dir, flip_tta=False).predict_scores(faces[..., 0])
+    assert probs.shape == (8, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.allclose(probs, served / served.sum(1, keepdims=True), atol=1e-4)  # no bias
