@@ -26,7 +26,7 @@ from ferapp.vision.motion import DEFAULT_DETECT_EVERY
 from ferapp.vision.pipeline import ExpressionPipeline, LockedPipeline
 from ferapp.vision.sources import SourceError, resolve_source
 from ferapp.vision.stream import StreamAnnotator
-from ferapp.web import api, auth, errors, guards, inpage, pages, servers, tls
+from ferapp.web import api, auth, errors, guards, inpage, pages, servers, static_site, tls
 from ferapp.web.state import AppState, defaults
 from ferapp.web.visitors import BrowserSessions
 
@@ -116,6 +116,10 @@ def parse_args(argv=None):
                    help="TLS certificate (chain) file: serve HTTPS, which browsers require "
                         "to share a camera with a page on another machine")
     p.add_argument("--key", default=None, metavar="PEM", help="the certificate's private key")
+    p.add_argument("--export-static", default=None, metavar="DIR",
+                   help="write the page, its scripts, ONNX Runtime Web and the models into "
+                        "DIR (new or empty) for any static web host, and exit: the visitor's "
+                        "camera and photos are analysed in the page, with no server")
     return p.parse_args(argv)
 
 
@@ -163,6 +167,24 @@ def fail(message) -> int:
     return 2
 
 
+def export_page(args) -> int:
+    """--export-static DIR: the page for a static host (web/static_site.py)."""
+    try:
+        app = create_app({"SOURCE": "demo", "DETECTOR": args.detector})
+        index = static_site.export_static(app, args.export_static)
+    except (ModelLoadError, DetectorUnavailable, static_site.StaticExportError) as exc:
+        return fail(exc)
+    except OSError as exc:
+        return fail(f"cannot write {exc.filename or args.export_static}: {exc.strerror or exc}")
+    finally:
+        if "app" in locals():
+            for cam in app.extensions["fer"].cameras:
+                cam.stop()
+    print(f"wrote the page to {index.parent}: serve that folder from any web host (e.g. "
+          f"python -m http.server --directory {index.parent}) and open index.html")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     quiet_native_logs()
@@ -171,6 +193,8 @@ def main(argv=None) -> int:
     problem = check_args(args)
     if problem:
         return fail(problem)
+    if args.export_static:
+        return export_page(args)
     token = access_token(args)
     try:
         extra = {} if args.smooth is None else {"SMOOTH_S": args.smooth}

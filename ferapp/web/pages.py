@@ -14,6 +14,8 @@ from ferapp.web.state import app_state
 bp = Blueprint("pages", __name__)
 BOUNDARY = b"frame"
 TIMELINE_S = 60  # seconds of scores the page's timelines show
+# how the page is served (static/js/site.js): by this app, its settings asked at /api/inpage
+SERVED = {"static": False, "settings": "/api/inpage"}
 
 
 def page_labels() -> dict:
@@ -33,7 +35,7 @@ def camera_at(index: int):
 @bp.get("/")
 def index():
     """The page: source picker, stream or own camera, live scores, timelines, upload."""
-    return render_template("index.html", labels=page_labels(),
+    return render_template("index.html", labels=page_labels(), site=SERVED,
                            max_upload_bytes=current_app.config["MAX_CONTENT_LENGTH"])
 
 

@@ -6,6 +6,7 @@ import { drawOverlay } from "./draw.js";
 import { addToTimelines, drawTimelines, renderFaces } from "./faces.js";
 import { missingSupport, runInPage } from "./inbrowser.js";
 import { recordFrame } from "./recording.js";
+import { SITE } from "./site.js";
 import { frameReceived, receivedFps, state } from "./state.js";
 import { $, sleep } from "./util.js";
 
@@ -15,8 +16,8 @@ const NOTICE = {
   server: "Your camera is analysed on the server: each frame is sent to it and not kept.",
 };
 
-async function inPageSettings() {
-  const response = await fetch("/api/inpage", { cache: "no-cache" });
+export async function inPageSettings() {
+  const response = await fetch(SITE.settings, { cache: "no-cache" });
   if (!response.ok) throw new Error(`the server did not give the in-page settings (HTTP ${response.status})`);
   return response.json();
 }
@@ -30,6 +31,14 @@ function showMode(mode, why) {
   const info = $("mode-message");
   info.textContent = why ? `In-browser analysis is not available: ${why}. The server analyses the camera instead.` : "";
   info.hidden = !why;
+}
+
+// a page with no server behind it, whose browser cannot run the models
+function noServer(why) {
+  $("camera-message").textContent = `This browser cannot analyse the camera: ${why}. ` +
+    "This page has no server to analyse it instead; try a recent Chrome, Edge or Firefox.";
+  $("camera-message").hidden = false;
+  $("state").textContent = "not analysed";
 }
 
 // one analysed frame on the page, whichever mode analysed it; the body's data attributes
@@ -136,8 +145,11 @@ export async function startCamera(generation) {
         return;
       } catch (err) {
         if (!running()) return;
+        if (SITE.static) return noServer(err.message);
         showMode("server", err.message);
       }
+    } else if (SITE.static) {
+      return noServer(why);
     } else {
       showMode("server", why);
     }

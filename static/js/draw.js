@@ -36,11 +36,15 @@ export function drawOverlay(result, w, h) {
   canvas.height = video.clientHeight;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const sx = canvas.width / w;
-  const sy = canvas.height / h;
+  drawBoxes(ctx, result.faces, canvas.width / w, canvas.height / h);
+  canvas.dataset.faces = JSON.stringify(result.faces.map((f) => f.emotion));
+}
+
+// each face's box and label, in the emotion's colour, on a canvas scaled by (sx, sy)
+export function drawBoxes(ctx, faces, sx, sy) {
   ctx.font = "14px system-ui, sans-serif";
   ctx.textBaseline = "bottom";
-  for (const face of result.faces) {
+  for (const face of faces) {
     const [x, y, bw, bh] = face.box;
     const color = COLORS[face.emotion];
     ctx.strokeStyle = color;
@@ -54,5 +58,4 @@ export function drawOverlay(result, w, h) {
     ctx.fillStyle = "#000";
     ctx.fillText(text, x * sx + 3, ty + 17);
   }
-  canvas.dataset.faces = JSON.stringify(result.faces.map((f) => f.emotion));
 }

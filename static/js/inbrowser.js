@@ -27,7 +27,14 @@ function nextFrame(video) {
 }
 
 // the worker, started and loaded with the settings; rejects with the reason it could not
-export function startWorker(config) {
+export function startWorker(settings) {
+  // the worker resolves URLs against its own script: give it the page's absolute ones
+  const abs = (url) => new URL(url, location.href).href;
+  const config = structuredClone(settings);
+  config.runtime.module = abs(config.runtime.module);
+  config.runtime.wasm_base = abs(config.runtime.wasm_base);
+  config.detector.url = abs(config.detector.url);
+  config.classifier.url = abs(config.classifier.url);
   const worker = new Worker(new URL("./inpage/worker.js", import.meta.url), { type: "module" });
   return new Promise((resolve, reject) => {
     const fail = (why) => {
@@ -49,7 +56,8 @@ export function startWorker(config) {
   });
 }
 
-// ask the worker to analyse one frame; resolves with its result, rejects with its error
+// ask the worker to analyse one frame (t: its time in seconds; null: a photo, analysed
+// alone, untracked); resolves with its result, rejects with its error
 export function analyzeFrame(worker, bitmap, t, id) {
   return new Promise((resolve, reject) => {
     worker.onmessage = ({ data }) => {

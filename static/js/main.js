@@ -5,6 +5,7 @@ import { startCamera, stopCamera } from "./camera.js";
 import { drawTimelines, legend } from "./faces.js";
 import { stopRecording, toggleRecording } from "./recording.js";
 import { state } from "./state.js";
+import { SITE } from "./site.js";
 import { pollStatus, readStream } from "./stream.js";
 import { upload } from "./upload.js";
 import { $, sleep } from "./util.js";
@@ -48,6 +49,7 @@ function select(value) {
 
 async function loadSources() {
   const picker = $("source-picker");
+  if (SITE.static) return [];  // no server: the visitor's camera only
   for (;;) {
     try {
       const response = await fetch("/api/sources", { cache: "no-store" });

@@ -6,7 +6,7 @@
 import { cropFaces, mirrored } from "./crop.js";
 import { decode, detectorInput, finish, nms, scaled } from "./detect.js";
 import { grayFromRGBA } from "./imaging.js";
-import { FaceTracker } from "./track.js";
+import { FaceTracker, faceResult } from "./track.js";
 
 const now = () => globalThis.performance.now();
 
@@ -51,19 +51,29 @@ export class LiveStep {
     return p;
   }
 
+  async results(rgba, w, h, faces) {
+    if (!faces.length) return [];
+    const { size } = this.config.classifier;
+    const { margin, align } = this.config.crop;
+    const crops = cropFaces(grayFromRGBA(rgba, w, h), w, h, faces, size, margin, align);
+    const scores = await this.classify(crops);
+    return faces.map((f, i) => ({ box: f.box, scores: scores[i] }));
+  }
+
+  // a photo, alone: its faces at the working width, numbered, untracked and unsmoothed
+  async analyzeStill(rgba, w, h) {
+    const results = await this.results(rgba, w, h, await this.locate(rgba, w, h));
+    const { labels } = this.config.classifier;
+    return { faces: results.map((r, i) => faceResult(i, r.box, r.scores, labels)), width: w,
+      height: h };
+  }
+
   // one frame (RGBA pixels, w x h) at time t (seconds) -> the /api/frame answer's shape
   async analyze(rgba, w, h, t) {
     const started = now();
     const faces = await this.locate(rgba, w, h);
     const located = now();
-    let results = [];
-    if (faces.length) {
-      const { size } = this.config.classifier;
-      const { margin, align } = this.config.crop;
-      const crops = cropFaces(grayFromRGBA(rgba, w, h), w, h, faces, size, margin, align);
-      const scores = await this.classify(crops);
-      results = faces.map((f, i) => ({ box: f.box, scores: scores[i] }));
-    }
+    const results = await this.results(rgba, w, h, faces);
     const tracked = this.tracker.update(this.frameNo, results, t);
     const shown = tracked.concat(this.tracker.held(this.frameNo, this.config.tracking.hold));
     this.frameNo += 1;

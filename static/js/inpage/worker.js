@@ -78,7 +78,8 @@ self.onmessage = async ({ data: msg }) => {
     const { bitmap } = msg;
     try {
       const rgba = pixels(bitmap);
-      const result = await step.analyze(rgba, bitmap.width, bitmap.height, msg.t);
+      const result = msg.t === null ? await step.analyzeStill(rgba, bitmap.width, bitmap.height)
+        : await step.analyze(rgba, bitmap.width, bitmap.height, msg.t);
       self.postMessage({ type: "result", id: msg.id, result });
     } catch (err) {
       self.postMessage({ type: "error", id: msg.id, stage: "analysis", message: String(err.message || err) });
