@@ -130,3 +130,32 @@ def test_without_webassembly_the_server_mode_runs_and_says_why(server, fake_came
         assert not console_errors(driver)
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize("size", [(320, 240), (360, 640), (1920, 1080)])
+def test_cameras_of_any_size_and_orientation_are_analysed_in_the_page(server, tmp_path,
+                                                                       grace_hopper, size):
+    """A small camera, a portrait phone and a full-HD one: the face found in the page."""
+    from tests.e2e.pages import write_y4m
+
+    w, h = size
+    frame = np.full((h, w, 3), 60, np.uint8)
+    side = min(w, h) * 3 // 4
+    face = cv2.resize(grace_hopper, (side, round(side * 1.17)), interpolation=cv2.INTER_AREA)
+    fh = min(face.shape[0], h)
+    frame[(h - fh) // 2:(h - fh) // 2 + fh, (w - side) // 2:(w - side) // 2 + side] = face[:fh]
+    camera = write_y4m(tmp_path / "camera.y4m", [frame] * 5)
+    driver = chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                      f"--use-file-for-fake-video-capture={camera}")
+    try:
+        url, _ = server
+        driver.get(url + "/#camera")
+        wait_for(lambda: driver.find_element("id", "mode").text == "analysed in this browser",
+                 timeout=60)
+        assert len(wait_for(lambda: _faces(driver), timeout=120)) == 1
+        shown = driver.execute_script("const v = document.getElementById('camera');"
+                                      "return [v.videoWidth, v.videoHeight]")
+        assert min(shown) > 0  # (Chromium fits the clip to the page's 640x480 request)
+        assert not console_errors(driver)
+    finally:
+        driver.quit()
