@@ -33,6 +33,14 @@ def test_notebook_runs_headless_in_smoke_mode(tmp_path, data_dir):
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     export = tmp_path / "run" / "export"
     assert (export / "model.json").exists() and (export / "model_weights.h5").exists()
+    # the export is one the app serves: it loads and gives probabilities
+    import numpy as np
+
+    from ferapp.vision.classifier import load_export
+
+    model = load_export(export)
+    probs = model.predict_scores(np.full((2, 48, 48), 128, np.uint8))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-3)
     assert _digest(shipped) == before  # the shipped model is never overwritten
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

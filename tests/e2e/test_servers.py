@@ -169,10 +169,10 @@ def test_https_with_cert_and_key(tmp_path):
             assert r.headers["Content-Security-Policy"]
         with urllib.request.urlopen(url + "/", context=ctx, timeout=10) as r:
             assert b"source-picker" in r.read()
-        try:
+        with pytest.raises(urllib.error.HTTPError) as missing_page:
             urllib.request.urlopen(url + "/api/nothing", context=ctx, timeout=10)
-        except urllib.error.HTTPError as e:
-            assert e.code == 404 and e.headers["Content-Type"] == "application/json"
+        assert missing_page.value.code == 404
+        assert missing_page.value.headers["Content-Type"] == "application/json"
         with pytest.raises(OSError):  # not served in clear text
             urllib.request.urlopen(url.replace("https", "http") + "/", timeout=5).read()
         assert proc.poll() is None

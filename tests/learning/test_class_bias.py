@@ -62,9 +62,7 @@ def test_targets_objective_holds_the_floors_the_mean_gives_away():
     assert after["accuracy_ferplus"] > floors[1] and after["weakest_recall"] > 0.4
 
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_warm_start_takes_the_recorded_class_bias_out(tmp_path):
     """An export's weights carry its calibration bias; a warm start continues from the
     network as it learned (bias removed), while a plain checkpoint is loaded as it is."""

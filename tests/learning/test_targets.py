@@ -36,9 +36,7 @@ def test_class_weights_weigh_faces_by_their_original_label_with_a_mean_of_one():
         sample_weights(y, {"fear": 0.0})
 
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_teacher_targets_remove_the_bias_average_the_mirror_and_soften(tmp_path):
     import numpy as np
 

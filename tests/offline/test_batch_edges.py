@@ -284,3 +284,21 @@ def test_a_frame_that_grows_past_the_limit_ends_a_stream_capture(tmp_path):
     cap = BoundedCapture(Growing(), 1_000_000, "file x.mp4")
     assert cap.read()[0] and cap.read() == (False, None)
     cap.release()
+
+
+def test_force_redoes_and_retry_failed_tries_again(tmp_path, grace_hopper):
+    """The README's promises: a rerun skips what is done and what failed on an unchanged
+    file; --retry-failed tries the failures again; --force redoes everything."""
+    src = _folder_of(tmp_path, grace_hopper, ["good.mp4"])
+    (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but no video at all")
+    out = tmp_path / "out"
+    runs = [analyze(src, "--out", out, "--no-video", "--workers", "1", *extra)
+            for extra in ([], [], ["--retry-failed"], ["--force"])]
+    assert [r.returncode for r in runs] == [1, 1, 1, 1]
+    assert "1 analysed, 0 already done, 1 failed" in runs[0].stdout
+    assert "0 analysed, 1 already done, 0 failed, 1 failed before" in runs[1].stdout
+    assert "0 analysed, 1 already done, 1 failed" in runs[2].stdout  # tried again
+    assert "1 analysed, 0 already done, 1 failed" in runs[3].stdout  # everything redone
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(map(name_of, failures["recording"])) == ["broken.mp4"]
+    assert failures["attempts"].tolist() == [1]

@@ -67,3 +67,21 @@ def test_a_dead_worker_is_retried(tmp_path, grace_hopper):
     assert all("error" not in row for row, _ in results.values()), results
     assert by_name["clip1.mp4"][1] == 2  # died once, done on the second attempt
     assert list(out.glob(".crashed-clip1.mp4-*"))
+
+
+def always_crash(job, out, opts):
+    os._exit(9)
+
+
+@pytest.mark.slow
+def test_a_recording_whose_worker_always_dies_fails_after_three_attempts(tmp_path):
+    out = tmp_path / "out"
+    batch.check_output(out)
+    results = {}
+    engines.run_local([jobs.Job("a-0123456789", str(tmp_path / "a.mp4"))], out,
+                      jobs.Options(write_video=False), 1,
+                      lambda job, row: results.setdefault(job.rec_id, (row, job.attempts)),
+                      task=always_crash)
+    row, attempts = results["a-0123456789"]
+    assert attempts == jobs.MAX_ATTEMPTS == 3
+    assert row["error"] == "the worker process died (3 attempts)"

@@ -61,3 +61,37 @@ def test_the_folders_to_serve_come_from_the_caller_the_environment_or_the_repo(
     monkeypatch.setenv("FER_MODEL_DIR", os.pathsep.join([a, str(REPO_ROOT / "missing")]))
     with pytest.raises(ModelLoadError, match="missing"):
         default_model()
+
+
+def test_the_served_flip_gate_is_055_and_fer_flip_tta_0_turns_it_off(monkeypatch, grace_hopper):
+    """The README's promises: the shipped model is served with the mirror image for faces
+    whose top score is under 0.55; FER_FLIP_TTA=0 serves the first view alone (and
+    FER_FLIP_BELOW moves the gate)."""
+    import cv2
+
+    from ferapp.vision.crop import crop_faces
+    from ferapp.vision.detect import make_detector
+    from ferapp.vision.models import default_model
+
+    gray = cv2.cvtColor(grace_hopper, cv2.COLOR_BGR2GRAY)
+    real = crop_faces(gray, make_detector().detect_still(grace_hopper), 48, 1.0, True)
+    noise = np.random.default_rng(5).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    faces = np.concatenate([real, noise])  # a real face (sure) and noise (unsure)
+    for name in ("FER_FLIP_TTA", "FER_FLIP_BELOW", "FER_MODEL_DIR", "FER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    served = default_model()
+    assert (served.flip_tta, served.flip_below, served.runtime) == (True, 0.55, "int8")
+    monkeypatch.setenv("FER_FLIP_TTA", "0")
+    plain = default_model()
+    assert plain.flip_tta is False
+    first_view = plain.predict_scores(faces)
+    mirrored = plain.predict_scores(faces[:, :, ::-1])
+    gated = served.predict_scores(faces)
+    unsure = first_view.max(1) < 0.55
+    assert unsure.any() and (~unsure).any(), first_view.max(1)
+    np.testing.assert_allclose(gated[~unsure], first_view[~unsure], atol=1e-6)
+    np.testing.assert_allclose(gated[unsure], (first_view[unsure] + mirrored[unsure]) / 2,
+                               atol=1e-6)
+    monkeypatch.setenv("FER_FLIP_TTA", "1")
+    monkeypatch.setenv("FER_FLIP_BELOW", "0.9")
+    assert default_model().flip_below == 0.9
