@@ -91,7 +91,8 @@ def parse_args(argv=None):
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="also answer requests for this host name (repeatable); by default "
                         "only localhost, 127.0.0.1 and [::1]")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int, default=5000,
+                   help="port to listen on (0: one the system picks, printed at start-up)")
     p.add_argument("--token", default=os.environ.get("FER_TOKEN"), metavar="TOKEN",
                    help="the token every route but /healthz needs (default: $FER_TOKEN; "
                         "with a --host beyond loopback, a random one printed at start-up)")
@@ -136,7 +137,7 @@ def check_args(args) -> str | None:
         return "--token and --no-auth exclude each other"
     if args.smooth is not None and args.smooth < 0:
         return "--smooth must be at least 0"
-    if servers.port_in_use(args.host, args.port):
+    if args.port and servers.port_in_use(args.host, args.port):
         return (f"port {args.port} on {args.host} is in use; stop the other server or pass "
                 "--port")
     return None
@@ -155,11 +156,13 @@ def access_token(args) -> str | None:
     return auth.new_token()
 
 
-def start_url(args, token: str | None) -> str:
+def start_url(args, token: str | None, port: int | None = None) -> str:
+    """The URL to open: ``port`` is the one bound (--port 0: the system's choice)."""
     scheme = "https" if args.cert else "http"
     host = socket.gethostname() if args.host in ("0.0.0.0", "::", "") else args.host
     host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}:{args.port}/" + (f"?token={token}" if token else "")
+    return (f"{scheme}://{host}:{args.port if port is None else port}/"
+            + (f"?token={token}" if token else ""))
 
 
 def fail(message) -> int:
@@ -205,10 +208,13 @@ def main(argv=None) -> int:
     except (SourceError, ModelLoadError, DetectorUnavailable) as exc:
         return fail(exc)
     cams = app.extensions["fer"].cameras
-    print("Serving " + ", ".join(f"{c.source.kind} {c.source.text!r}" for c in cams)
-          + f" at {start_url(args, token)}  (Ctrl+C to stop)", flush=True)
+
+    def bound(port: int):  # printed once the server listens, with the port it bound
+        print("Serving " + ", ".join(f"{c.source.kind} {c.source.text!r}" for c in cams)
+              + f" at {start_url(args, token, port)}  (Ctrl+C to stop)", flush=True)
+
     try:
-        servers.serve(app, args.host, args.port, args.server, args.cert, args.key)
+        servers.serve(app, args.host, args.port, args.server, args.cert, args.key, bound)
     except tls.TLSError as exc:
         return fail(exc)
     except OSError as exc:  # the address went away between the check and the bind

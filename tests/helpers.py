@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -87,26 +86,54 @@ def missing(what: str):
     pytest.skip(f"missing prerequisite: {what}")
 
 
-def free_port() -> int:
+def bound_port(proc, pattern: bytes, timeout: float) -> int:
+    """The port a server started with port 0 says it bound: the first group of ``pattern``
+    in its output (read until that line; kept in ``proc.startup_output``)."""
+    import queue
+    import re
+    import threading
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    lines: queue.Queue = queue.Queue()
+
+    def pump():  # stops at the line, so the test may read the rest itself
+        for line in proc.stdout:
+            lines.put(line)
+            if re.search(pattern, line):
+                return
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError("the server did not say its port: "
+                                 + b"".join(seen).decode(errors="replace")) from None
+        if line is None:
+            raise AssertionError(b"".join(seen).decode(errors="replace"))
+        seen.append(line)
+        found = re.search(pattern, line)
+        if found:
+            proc.startup_output = b"".join(seen)
+            return int(found.group(1))
 
 
 @contextlib.contextmanager
 def running_server(*args, env=None, ready_timeout=90, scheme="http", ssl_context=None):
-    """Start ``main.py --source demo`` with ``args`` on a free port; yield (url, process)."""
+    """Start ``main.py --source demo`` with ``args`` on a port the system picks (the server
+    binds port 0 and prints the one it got: no race with another test for a port);
+    yield (url, process)."""
     import subprocess
 
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "main.py", "--source", "demo", "--port", str(port), *args],
+        [sys.executable, "main.py", "--source", "demo", "--port", "0", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
-    url = f"{scheme}://{'localhost' if scheme == 'https' else '127.0.0.1'}:{port}"
     deadline = time.monotonic() + ready_timeout
     try:
+        port = bound_port(proc, rb"Serving .* at https?://[^ ]*:(\d+)/", ready_timeout)
+        url = f"{scheme}://{'localhost' if scheme == 'https' else '127.0.0.1'}:{port}"
         while True:
             try:
                 urllib.request.urlopen(url + "/healthz", timeout=2, context=ssl_context)

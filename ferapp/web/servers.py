@@ -52,15 +52,22 @@ class LimitsMiddleware:
         return [body]
 
 
-def serve_waitress(app, host: str, port: int, max_body: int):
-    """Run waitress until interrupted."""
-    waitress_server(LimitsMiddleware(app), host, port, max_body,
-                    limits=body_limits(app)).run()
+def serve_waitress(app, host: str, port: int, max_body: int, bound=None):
+    """Run waitress until interrupted; ``bound(port)`` once it listens."""
+    server = waitress_server(LimitsMiddleware(app), host, port, max_body,
+                             limits=body_limits(app))
+    (bound or _ignore)(server.effective_port)
+    server.run()
 
 
-def serve_flask(app, host: str, port: int):
-    """Flask's development server (for debugging), with the same header and limits."""
-    from werkzeug.serving import WSGIRequestHandler, run_simple
+def _ignore(port: int) -> None:
+    pass
+
+
+def serve_flask(app, host: str, port: int, bound=None):
+    """Flask's development server (for debugging), with the same header and limits;
+    ``bound(port)`` once it listens."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Handler(WSGIRequestHandler):
         def version_string(self):
@@ -104,19 +111,22 @@ def serve_flask(app, host: str, port: int):
                 self.path = self.path.split("?", 1)[0] + "?..."
             super().log_request(code, size)
 
-    run_simple(host, port, LimitsMiddleware(app), threaded=True, use_reloader=False,
-               use_debugger=False, request_handler=Handler)
+    server = make_server(host, port, LimitsMiddleware(app), threaded=True,
+                         request_handler=Handler)
+    (bound or _ignore)(server.server_port)
+    server.serve_forever()
 
 
-def serve_tls(app, host: str, port: int, cert: str, key: str, max_body: int):
+def serve_tls(app, host: str, port: int, cert: str, key: str, max_body: int, bound=None):
     """HTTPS until interrupted: the TLS front on host:port, waitress behind it on a
-    loopback port (``--cert`` / ``--key``)."""
+    loopback port (``--cert`` / ``--key``); ``bound(port)`` once the front listens."""
     context = tls.server_context(cert, key)
     sock = tls.listen(host, port)
     front = tls.TLSFront(context, sock)
     server = waitress_server(front.real_client(LimitsMiddleware(app)), "127.0.0.1", 0,
                              max_body, url_scheme="https", limits=body_limits(app))
     front.start(("127.0.0.1", server.effective_port))
+    (bound or _ignore)(sock.getsockname()[1])
     try:
         server.run()
     finally:
@@ -135,14 +145,15 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def serve(app, host: str, port: int, server: str = "waitress", cert: str | None = None,
-          key: str | None = None):
+          key: str | None = None, bound=None):
     """Serve ``app`` until interrupted: HTTPS (waitress behind the TLS front) when given a
     certificate, else waitress (the default) or Flask's development server
-    (``server="flask"``)."""
+    (``server="flask"``). ``bound(port)`` is called once it listens, with the port it
+    bound (port 0: one the system chose)."""
     max_body = app.config["MAX_CONTENT_LENGTH"]
     if cert:
-        serve_tls(app, host, port, cert, key, max_body)
+        serve_tls(app, host, port, cert, key, max_body, bound)
     elif server == "waitress":
-        serve_waitress(app, host, port, max_body)
+        serve_waitress(app, host, port, max_body, bound)
     else:
-        serve_flask(app, host, port)
+        serve_flask(app, host, port, bound)

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from tests.e2e.pages import CHROMEDRIVER, CHROMIUM, HEADLESS, write_y4m
-from tests.helpers import ROOT, free_port
+from tests.helpers import running_server
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "main.py", "--source", "demo", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.3)
-    yield url, proc
-    proc.terminate()
-    proc.wait(10)
+    """The real server on the demo source, on a port it picked and printed."""
+    with running_server() as (url, proc):
+        yield url, proc
 
 
 @pytest.fixture(scope="module")

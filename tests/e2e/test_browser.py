@@ -11,7 +11,7 @@ import pytest
 
 from ferapp.labels import EMOTIONS, css_color
 from tests.e2e.pages import CHROMEDRIVER, CHROMIUM, wait_for
-from tests.helpers import ROOT, free_port, running_server
+from tests.helpers import ROOT, bound_port, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -101,14 +101,16 @@ def test_page_streams_scores_and_upload(server, browser, grace_hopper_path, tmp_
 
 
 def _start(port):
+    """The server on ``port`` (0: one it picks); (process, the port it bound)."""
     proc = subprocess.Popen([sys.executable, "main.py", "--source", "demo", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    port = bound_port(proc, rb"Serving .* at http://[^ ]*:(\d+)/", 90)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return proc
+            return proc, port
         except OSError:
             time.sleep(0.3)
     proc.kill()
@@ -118,8 +120,7 @@ def _start(port):
 def test_page_recovers_after_a_server_restart(browser):
     from selenium.webdriver.common.by import By
 
-    port = free_port()
-    proc = _start(port)
+    proc, port = _start(0)
     try:
         browser.get(f"http://127.0.0.1:{port}/")
         state = browser.find_element(By.ID, "state")
@@ -127,7 +128,7 @@ def test_page_recovers_after_a_server_restart(browser):
         proc.terminate()
         proc.wait(10)
         wait_for(lambda: "reconnecting" in state.text)
-        proc = _start(port)
+        proc, _ = _start(port)  # the same port again: the page reconnects to it
         wait_for(lambda: state.text == "live", timeout=60)
         stream = browser.find_element(By.ID, "stream")
         first = stream.screenshot_as_png

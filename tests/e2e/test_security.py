@@ -56,11 +56,10 @@ def port_of(url):
 
 
 def startup_line(proc) -> str:
-    for _ in range(200):
-        line = proc.stdout.readline().decode()
-        if line.startswith("Serving"):
-            return line
-    raise AssertionError("no start-up line")
+    """The line the server printed once it listened (read by running_server)."""
+    lines = [ln for ln in proc.startup_output.decode().splitlines() if ln.startswith("Serving")]
+    assert lines, proc.startup_output
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +127,7 @@ def test_no_auth_needs_saying_and_warns():
         port = port_of(url)
         assert call(port, "/api/status", host=NAME)[0] == 200
         proc.terminate()
-        out = proc.stdout.read().decode()
+        out = proc.startup_output.decode() + proc.stdout.read().decode()
     assert "WARNING: --no-auth" in out and "?token=" not in out
 
 
@@ -141,7 +140,8 @@ def test_the_token_stays_out_of_the_logs():
         assert call(port, f"/?token={TOKEN}")[0] == 303
         assert call(port, "/api/status", headers={"Authorization": "Bearer wrong-one"})[0] \
             == 401
-        out = read_until(proc, "/api/status")  # the log line of the last request
+        out = proc.startup_output.decode()  # the start-up lines, the URL among them
+        out += read_until(proc, "/api/status")  # the log line of the last request
         proc.terminate()
         out += proc.stdout.read().decode()
     assert out.count(TOKEN) == 1 and "GET /?..." in out
@@ -196,14 +196,26 @@ def close_all(socks):
         s.close()
 
 
+def _photo_form() -> bytes:
+    """A multipart form holding a real photo (grace_hopper.jpg, one face)."""
+    from pathlib import Path
+
+    import matplotlib.cbook as cbook
+
+    photo = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+    return (b"--x\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n"
+            b"Content-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--x--\r\n")
+
+
 def still_served(port, context=None, host="127.0.0.1"):
-    """/healthz, the page and an upload answer (within ANSWER_S each)."""
+    """/healthz, the page and an upload of a real photo, decoded and analysed, answer
+    (within ANSWER_S each)."""
     assert call(port, "/healthz", context=context, host=host)[0] == 200
     assert call(port, "/", context=context, host=host)[0] == 200
     status, _, body = call(port, "/api/predict", "POST", context=context, host=host,
                            headers={"Content-Type": "multipart/form-data; boundary=x"},
-                           body=b"--x--\r\n")
-    assert status == 400 and json.loads(body)["error"]
+                           body=_photo_form())
+    assert status == 200 and len(json.loads(body)["faces"]) == 1, body[:300]
 
 
 @pytest.mark.slow

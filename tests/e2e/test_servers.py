@@ -133,7 +133,7 @@ def test_waitress_by_default_no_versions_json_errors():
             ).encode())
         assert status == 413 and b"application/json" in head and b"at most" in payload
         assert request(url, "GET", "/healthz")[0] == 200
-    output = proc.stdout.read().decode()
+    output = proc.startup_output.decode() + proc.stdout.read().decode()
     assert "development server" not in output and "WARNING" not in output
 
 

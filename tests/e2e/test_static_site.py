@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.e2e.pages import chromium, console_errors, requests_sent, wait_for
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, bound_port
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,10 @@ def site(tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "wrote the page to" in proc.stdout
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind",
                                "127.0.0.1", "--directory", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    port = bound_port(server, rb"Serving HTTP on \S+ port (\d+)", 30)
     yield f"http://127.0.0.1:{port}", folder
     server.terminate()
     server.wait(10)

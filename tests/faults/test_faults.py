@@ -14,7 +14,7 @@ import pytest
 from ferapp.vision.broadcast import VideoCamera
 from ferapp.vision.sources import parse_source
 from main import create_app
-from tests.helpers import FakeModel, free_port
+from tests.helpers import FakeModel
 
 
 def _video(path, n=20):
@@ -59,8 +59,8 @@ def test_200_viewer_cycles_leave_nothing_behind(shipped_model):
     # a viewer's thread notices its client left at the next frame or two it writes: the
     # cycles overlap more than MAX_VIEWERS on an idle machine (the cap: test_security.py)
     app = create_app({"TESTING": True, "MAX_VIEWERS": 250}, model=FakeModel(), camera=cam)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # the system picks the port
+    port = server.server_port
     serve = threading.Thread(target=server.serve_forever, daemon=True)
     serve.start()
     proc = psutil.Process()
