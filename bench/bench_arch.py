@@ -74,7 +74,8 @@ def accuracy_curve(runs: list[str]) -> None:
         ms = timeit(lambda m=served: m.predict_scores(FACES), 100) / len(FACES)
         report = evaluate(folder, fer_data.default_data_dir(), splits="public")
         public = report["splits"]["PublicTest"]
-        weakest = min(public["original"]["recall"].items(), key=lambda kv: kv[1])
+        weakest = min(((c, m["recall"]) for c, m in public["original"]["per_class"].items()),
+                      key=lambda kv: kv[1])
         params = keras.models.model_from_json((folder / "model.json").read_text()).count_params()
         print(f"{run:<24} {arch:<8} {multiply_adds(folder / 'model.onnx') / 1e6:>11.1f} "
               f"{params:>10,} {ms:>14.2f} {public['original']['accuracy']:>8.4f} "
