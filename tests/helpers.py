@@ -209,4 +209,33 @@ def run_script(script, *args):
                           text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
+def tls_certificate(folder: Path):
+    """A throwaway CA's certificate for localhost and 127.0.0.1, written to folder:
+    (server.pem path, key.pem path, an SSL context that trusts it)."""
+    import ssl
 
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    issued.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    issued.private_key_pem.write_to_path(str(folder / "key.pem"))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return str(folder / "server.pem"), str(folder / "key.pem"), context
+
+
+def four_faces(photo: np.ndarray, k: int = 0) -> np.ndarray:
+    """Frame k of a 640x480 clip of four faces of ``photo`` moving a little: large, small,
+    tilted 15 degrees, near the edge."""
+    frame = np.full((480, 640, 3), 60, np.uint8)
+    for (x, y, side, angle) in ((40 + 2 * k, 60, 230, 0), (330, 40 + k, 110, 0),
+                                (420 - k, 220, 170, 15), (560, 330, 120, 0)):
+        face = cv2.resize(photo, (side, round(side * 1.2)), interpolation=cv2.INTER_AREA)
+        if angle:
+            m = cv2.getRotationMatrix2D((side / 2, side * 0.6), angle, 1.0)
+            face = cv2.warpAffine(face, m, (side, round(side * 1.2)),
+                                  borderMode=cv2.BORDER_REPLICATE)
+        hh, ww = min(face.shape[0], 480 - y), min(face.shape[1], 640 - x)
+        frame[y:y + hh, x:x + ww] = face[:hh, :ww]
+    return frame

@@ -12,7 +12,7 @@ import ssl
 
 import pytest
 
-from tests.helpers import running_server
+from tests.helpers import running_server, tls_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -64,15 +64,8 @@ def _cases(host: bytes) -> list[tuple[str, bytes]]:
 def test_ambiguous_framing_is_400_and_closes_the_connection(mode, tmp_path):
     args, tls = ["--server", mode], None
     if mode == "https":
-        import trustme
-
-        ca = trustme.CA()
-        cert = ca.issue_cert("localhost", "127.0.0.1")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
-        cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
-        tls = ssl.create_default_context()
-        ca.configure_trust(tls)
-        args = ["--cert", str(tmp_path / "server.pem"), "--key", str(tmp_path / "key.pem")]
+        cert, key, tls = tls_certificate(tmp_path)
+        args = ["--cert", cert, "--key", key]
     with running_server(*args, scheme="https" if tls else "http", ssl_context=tls) as (url, _):
         port = int(url.rsplit(":", 1)[1])
         host = f"Host: {'localhost' if tls else '127.0.0.1'}:{port}\r\n".encode()

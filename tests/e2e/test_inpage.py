@@ -12,6 +12,7 @@ import pytest
 
 from ferapp.vision.boxes import iou
 from tests.e2e.pages import chromium, console_errors, requests_sent, wait_for
+from tests.helpers import four_faces
 
 pytestmark = pytest.mark.slow
 
@@ -43,21 +44,6 @@ def test_in_page_mode_shows_the_faces_and_sends_no_frame(server, browser):
     assert not console_errors(browser)
 
 
-def _scene(grace_hopper, k: int) -> np.ndarray:
-    """Frame k of four faces moving a little: large, small, tilted, near the edge."""
-    frame = np.full((480, 640, 3), 60, np.uint8)
-    for (x, y, side, angle) in ((40 + 2 * k, 60, 230, 0), (330, 40 + k, 110, 0),
-                                (420 - k, 220, 170, 15), (560, 330, 120, 0)):
-        face = cv2.resize(grace_hopper, (side, round(side * 1.2)), interpolation=cv2.INTER_AREA)
-        if angle:
-            m = cv2.getRotationMatrix2D((side / 2, side * 0.6), angle, 1.0)
-            face = cv2.warpAffine(face, m, (side, round(side * 1.2)),
-                                  borderMode=cv2.BORDER_REPLICATE)
-        hh, ww = min(face.shape[0], 480 - y), min(face.shape[1], 640 - x)
-        frame[y:y + hh, x:x + ww] = face[:hh, :ww]
-    return frame
-
-
 PARITY_SCRIPT = """
 const [frames, fps, done] = arguments;
 (async () => {
@@ -87,7 +73,7 @@ def test_the_page_gives_the_servers_answers_on_the_same_frames(server, browser, 
     from ferapp.vision.stream import StreamAnnotator
 
     url, _ = server
-    frames = [_scene(grace_hopper, k) for k in range(12)]
+    frames = [four_faces(grace_hopper, k) for k in range(12)]
     pngs = [base64.b64encode(cv2.imencode(".png", f)[1].tobytes()).decode() for f in frames]
     browser.get(url + "/")
     browser.set_script_timeout(180)

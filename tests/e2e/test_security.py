@@ -7,14 +7,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import ssl
 import threading
 import time
 
 import pytest
 
 from tests.e2e.pages import wait_for
-from tests.helpers import running_server
+from tests.helpers import running_server, tls_certificate
 
 TOKEN = "e2e-token-0123456789abcdefghij"
 NAME = socket.gethostname()
@@ -161,17 +160,9 @@ def test_https_cookie_is_secure_and_hsts_is_sent(tls_files):
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    import trustme
-
-    ca = trustme.CA()
-    issued = ca.issue_cert("localhost", "127.0.0.1")
-    folder = tmp_path_factory.mktemp("tls")
-    issued.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
-    issued.private_key_pem.write_to_path(str(folder / "key.pem"))
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
+    cert, key, context = tls_certificate(tmp_path_factory.mktemp("tls"))
     context.check_hostname = False  # requests go to 127.0.0.1 naming localhost
-    return str(folder / "server.pem"), str(folder / "key.pem"), context
+    return cert, key, context
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from tests.helpers import encode, running_server
+from tests.helpers import encode, running_server, tls_certificate
 
 
 def _multipart(data: bytes, name="big.jpg"):
@@ -150,18 +150,10 @@ def test_flask_server_on_request_also_hides_versions():
 def test_https_with_cert_and_key(tmp_path):
     """--cert/--key: the app over TLS (the asyncio front), same JSON API and headers; plain HTTP to
     the TLS port gets no page."""
-    import ssl
     import urllib.request
 
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    args = ("--cert", str(tmp_path / "server.pem"), "--key", str(tmp_path / "key.pem"))
+    cert, key, ctx = tls_certificate(tmp_path)
+    args = ("--cert", cert, "--key", key)
     with running_server(*args, scheme="https", ssl_context=ctx) as (url, proc):
         assert url.startswith("https://")
         with urllib.request.urlopen(url + "/api/sources", context=ctx, timeout=10) as r:

@@ -19,7 +19,7 @@ from ferapp.vision.crop import crop_faces
 from ferapp.vision.detect import CenterFaceDetector
 from ferapp.vision.pipeline import FaceResult
 from ferapp.vision.tracking import FaceTracker
-from tests.helpers import ROOT, missing
+from tests.helpers import ROOT, four_faces, missing
 
 
 def _b64(array: np.ndarray) -> str:
@@ -30,26 +30,11 @@ def _back(text: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype)
 
 
-def _scene(grace_hopper) -> np.ndarray:
-    """A 640x480 frame with four faces: large, small, tilted 15 degrees, near the edge."""
-    frame = np.full((480, 640, 3), 60, np.uint8)
-    for (x, y, side, angle) in ((40, 60, 230, 0), (330, 40, 110, 0), (420, 220, 170, 15),
-                                (560, 330, 120, 0)):
-        face = cv2.resize(grace_hopper, (side, round(side * 1.2)), interpolation=cv2.INTER_AREA)
-        if angle:
-            m = cv2.getRotationMatrix2D((side / 2, side * 0.6), angle, 1.0)
-            face = cv2.warpAffine(face, m, (side, round(side * 1.2)),
-                                  borderMode=cv2.BORDER_REPLICATE)
-        hh, ww = min(face.shape[0], 480 - y), min(face.shape[1], 640 - x)
-        frame[y:y + hh, x:x + ww] = face[:hh, :ww]
-    return frame
-
-
 def test_the_pages_live_step_computes_what_the_server_does(tmp_path, grace_hopper):
     node = shutil.which("node")
     if node is None:
         missing("Node.js (node), which runs the page's modules outside the browser")
-    frame = _scene(grace_hopper)
+    frame = four_faces(grace_hopper)
     h, w = frame.shape[:2]
     det = CenterFaceDetector()
     scale = min(1.0, det.width / w, 2 * det.width / h)
