@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 import { cropFaces } from "../../static/js/inpage/crop.js";
-import { decode, detectorInput, finish, nms, scaled } from "../../static/js/inpage/detect.js";
+import { decode, detectorInput, finish, nms, scaled } from "../../static/js/inpage/centerface.js";
 import { grayFromRGBA, resizeArea } from "../../static/js/inpage/imaging.js";
 import { FaceTracker } from "../../static/js/inpage/track.js";
 

@@ -4,7 +4,7 @@
 // (GET /api/inpage), the two networks are handed in (the worker runs them on ONNX Runtime
 // Web; tests may hand in others). Every frame is detected: the page has no optical flow.
 import { cropFaces, mirrored } from "./crop.js";
-import { decode, detectorInput, finish, nms, scaled } from "./detect.js";
+import { decode, detectorInput, finish, nms, scaled } from "./centerface.js";
 import { grayFromRGBA } from "./imaging.js";
 import { FaceTracker, faceResult } from "./track.js";
 

@@ -1,6 +1,6 @@
 // ferapp/vision/tracking.py in the page: one id per person by greedy box overlap with recent
 // faces, scores averaged over the last smooth_s seconds, faces held through short misses.
-import { iou } from "./detect.js";
+import { iou } from "./centerface.js";
 
 export class FaceTracker {
   constructor({ min_iou: minIou, max_gap: maxGap, smooth_s: smoothS }, labels) {
