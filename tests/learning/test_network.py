@@ -52,10 +52,16 @@ def test_residual_architecture_adds_each_pair_input_and_serves_from_its_export(t
     np.testing.assert_allclose(int8.predict_scores(faces), reference, atol=0.05)
 
 
+@pytest.mark.parametrize("arch", sorted(STUDENTS))
+def test_every_student_costs_at_most_60_m_counted_from_its_exported_graph(arch, tmp_path):
+    from ferapp.learning.cost import multiply_adds
+
+    files = export_artifacts(build_model(arch), tmp_path)
+    assert 0 < multiply_adds(files["onnx"]) <= STUDENT_MACS
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", sorted(a for a in ARCHITECTURES if a in STUDENTS))
-def test_a_student_is_distilled_exported_served_and_costs_at_most_60_m(arch, tmp_path,
-                                                                       smoke_run):
+def test_a_student_is_distilled_exported_served_and_costs_at_most_60_m(tmp_path, smoke_run):
     """A student architecture (issue 39) trains in smoke mode distilled from a tiny teacher
     that sees the student's own augmented view of every batch, exports H5 + JSON, ONNX and
     int8, serves through the app's loader, and its
@@ -66,6 +72,7 @@ def test_a_student_is_distilled_exported_served_and_costs_at_most_60_m(arch, tmp
     from ferapp.vision.classifier import load_export
     from tests.helpers import SMOKE, run_script
 
+    arch = "slim"  # the student trained this round (the others: their cost, above)
     out = tmp_path / "student"
     proc = run_script("train.py", *SMOKE, "--epochs", "1", "--arch", arch, "--out", str(out),
                       "--teacher", str(smoke_run), "--teacher-mix", "0.5",
