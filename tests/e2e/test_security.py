@@ -333,3 +333,15 @@ def test_another_site_cannot_embed_the_stream(plain):
     assert "camera=(self)" in headers["permissions-policy"]
     assert headers["referrer-policy"] == "no-referrer"
     assert headers["cross-origin-opener-policy"] == "same-origin"
+
+
+@pytest.mark.slow
+def test_allowed_host_on_a_real_server():
+    """--allowed-host NAME: the server answers requests for NAME (a proxy's or a LAN
+    name) beside its loopback names, and still refuses any other Host with 421."""
+    with running_server("--allowed-host", "camera.local") as (url, _):
+        port = port_of(url)
+        assert call(port, "/api/sources", host="camera.local")[0] == 200
+        assert call(port, "/api/sources", host="127.0.0.1")[0] == 200
+        status, _, body = call(port, "/api/sources", host="attacker.example")
+        assert status == 421 and "--allowed-host" in json.loads(body)["error"]
