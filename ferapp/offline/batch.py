@@ -37,7 +37,7 @@ from ferapp.offline.engines import run_local, run_ray
 from ferapp.offline.inputs import collect_inputs, recording_id, why_unreadable
 from ferapp.offline.jobs import BatchError, Job, Options, Report, failure_row
 from ferapp.offline.report import write_csv
-from ferapp.offline.worker import is_done, source_stamp
+from ferapp.offline.worker import done_summary, source_stamp
 from ferapp.system import cores, progress_bar
 
 
@@ -106,7 +106,7 @@ def _plan(out: Path, ids, paths, report: Report, force: bool, retry_failed: bool
     for rec_id, path in zip(ids, paths, strict=True):
         old = earlier.get(str(path))
         stamp = _stamp(str(path))
-        if not force and is_done(out, rec_id, str(path), source_stamp(path)):
+        if not force and done_summary(out, rec_id, str(path), source_stamp(path)):
             report.skipped.append(rec_id)
         elif old is not None and _same(old, stamp):
             report.failed_before.append({**old, "recording": rec_id})
@@ -171,9 +171,9 @@ def _write_tables(out: Path, ids, paths, report: Report):
     those of the file as it is now; failures.csv of this run."""
     rows = []
     for rec_id, path in zip(ids, paths, strict=True):
-        if is_done(out, rec_id, str(path), source_stamp(path)):
-            rows.append(json.loads((out / "recordings" / rec_id / "summary.json")
-                                   .read_text())["table"])
+        done = done_summary(out, rec_id, str(path), source_stamp(path))
+        if done is not None:
+            rows.append(done["table"])
     write_csv(pd.DataFrame(rows), out / "summary.csv")
     write_csv(pd.DataFrame(report.failed_before + report.failed,
                              columns=["recording", "path", "error", "attempts", "size",

@@ -220,10 +220,10 @@ def collect_inputs(specs, notes: list[str] | None = None, out: Path | None = Non
     # the real file once, whichever path led to it (realpath: no error on a loop)
     unique = list(dict.fromkeys(Path(os.path.realpath(f)) for f in found))
     if out is not None:  # an earlier run's annotated videos are not recordings
-        inside = [f for f in unique if under(f, out)]
+        inside = {f for f in unique if under(f, out)}
         if inside:
             notes.append(f"left out {len(inside)} file(s) under the output folder {out}")
-            unique = [f for f in unique if f not in set(inside)]
+            unique = [f for f in unique if f not in inside]
     if not unique:
         raise BatchError("no recording to analyse" + (f" ({notes[-1]})" if notes else ""))
     return unique

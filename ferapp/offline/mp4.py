@@ -50,8 +50,7 @@ class Mp4Writer:
                 self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
             except BrokenPipeError:  # ffmpeg stopped: it could not write its output
                 self.abort()
-                raise OSError(errno.EIO, "ffmpeg could not write the video (a folder that "
-                              "cannot be written, a full disk?)", str(self.path)) from None
+                raise self._ffmpeg_failed() from None
         else:
             self.cv.write(frame)
         self.written += 1
@@ -81,8 +80,7 @@ class Mp4Writer:
                 self.proc.stdin.close()
             if self.proc.wait() != 0:
                 self.abort()
-                raise OSError(errno.EIO, "ffmpeg could not write the video (a folder that "
-                              "cannot be written, a full disk?)", str(self.path))
+                raise self._ffmpeg_failed()
         elif self.cv is not None:
             self.cv.release()
         try:
@@ -90,6 +88,10 @@ class Mp4Writer:
         except OSError:
             self.abort()
             raise
+
+    def _ffmpeg_failed(self) -> OSError:
+        return OSError(errno.EIO, "ffmpeg could not write the video (a folder that cannot "
+                       "be written, a full disk?)", str(self.path))
 
     def abort(self):
         """Drop the video: nothing is left under its name or the temporary one."""

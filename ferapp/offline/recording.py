@@ -24,7 +24,7 @@ from ferapp.vision.intake import InvalidImage, decode_image
 from ferapp.vision.models import default_model
 from ferapp.vision.motion import DEFAULT_DETECT_EVERY, FaceLocator
 from ferapp.vision.pipeline import ExpressionPipeline
-from ferapp.vision.sources import frame_limit, oversized
+from ferapp.vision.sources import declared_oversize, frame_limit, oversized
 from ferapp.vision.stages import overlapped
 from ferapp.vision.tracking import DEFAULT_SMOOTH_S, FaceTracker
 
@@ -49,12 +49,10 @@ def _open_video(path: Path, max_pixels: int):
     whose frames are above ``max_pixels`` is refused before a frame is decoded."""
     check_readable(path)
     cap = cv2.VideoCapture(str(path))
-    if cap.isOpened():
-        why = oversized(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), max_pixels)
-        if why:
-            cap.release()
-            raise InputError(f"{path}: {why}")
+    why = declared_oversize(cap, max_pixels) if cap.isOpened() else None
+    if why:
+        cap.release()
+        raise InputError(f"{path}: {why}")
     ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok:
         cap.release()

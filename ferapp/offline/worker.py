@@ -29,22 +29,21 @@ def source_stamp(path) -> dict | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def is_done(out: Path, rec_id: str, path: str | None = None, stamp: dict | None = None) -> bool:
-    """True when the recording's folder and its Parquet part are both in place and, given
-    ``path``, its summary is of that path, and of that file (``stamp``, when the summary
-    records one: earlier versions did not)."""
+def done_summary(out: Path, rec_id: str, path: str, stamp: dict | None) -> dict | None:
+    """The summary of a recording that is done, or None: its folder and its Parquet part
+    are both in place, and its summary is of ``path`` and of that file (``stamp``, when
+    the summary records one: earlier versions did not)."""
     summary = out / "recordings" / rec_id / "summary.json"
     if not (summary.is_file() and
             (out / "faces.parquet" / f"recording={rec_id}" / "part.parquet").is_file()):
-        return False
-    if path is None:
-        return True
+        return None
     try:
         done = json.loads(summary.read_text())
     except (OSError, ValueError):
-        return False
+        return None
     recorded = done.get("source")
-    return done.get("input") == path and (recorded is None or recorded == stamp)
+    fits = done.get("input") == path and (recorded is None or recorded == stamp)
+    return done if fits else None
 
 
 _PIPELINE = {}

@@ -55,6 +55,13 @@ def oversized(width: int, height: int, max_pixels: int) -> str | None:
             "raises it; each frame needs about 3 bytes a pixel several times over)")
 
 
+def declared_oversize(cap, max_pixels: int) -> str | None:
+    """Why an opened capture's frames are refused by the size it declares (before a frame
+    is decoded), or None when they fit."""
+    return oversized(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), max_pixels)
+
+
 class BoundedCapture:
     """A cv2.VideoCapture whose frames above ``max_pixels`` end it: read() says no frame
     (a stream then reconnects, and its new size is checked when it opens again)."""
@@ -178,8 +185,7 @@ def open_capture(source: Source):
         cap.release()
         raise SourceError(f"cannot open {source.kind} {source.text}")
     limit = frame_limit()
-    why = oversized(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                    int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), limit)
+    why = declared_oversize(cap, limit)
     if why:
         cap.release()
         raise SourceError(f"{source.kind} {source.text}: {why}")
